@@ -1,0 +1,313 @@
+//! The response envelope and the business error codes.
+//!
+//! Every response body is one JSON object: `status_code` (int32, 0 = success) and `status_msg`
+//! (string), always, plus the endpoint's own fields at top level. Business errors travel with
+//! HTTP 200 (the client treats any non-2xx as a network failure); the adapter picks the HTTP
+//! status, which is 200 except for an unknown route (404) or method (405).
+//!
+//! | code | const | meaning |
+//! |---:|---|---|
+//! | 0 | [`SUCCESS`] | success |
+//! | 1001 | [`BAD_PARAMETER`] | a parameter is missing, empty, malformed or out of range; the message names it |
+//! | 1002 | [`AUTH_REQUIRED`] | the endpoint needs a token and none was sent |
+//! | 1003 | [`INVALID_TOKEN`] | the token is malformed, forged, expired, not HS256, or its user no longer exists |
+//! | 1004 | [`NOT_FOUND`] | the user/video/comment a parameter names does not exist |
+//! | 1005 | [`FORBIDDEN`] | signed in but not allowed (e.g. deleting someone else's comment) |
+//! | 1006 | [`PAYLOAD_TOO_LARGE`] | an upload over the configured size |
+//! | 1007 | [`UNSUPPORTED_MEDIA`] | an upload that is not what the endpoint accepts |
+//! | 1008 | [`TOO_MANY_ATTEMPTS`] | login throttled; the message says how long to wait |
+//! | 1009 | [`NO_SUCH_ROUTE`] | unknown path (sent with HTTP 404) |
+//! | 1010 | [`METHOD_NOT_ALLOWED`] | wrong method (sent with HTTP 405) |
+//! | 1500 | [`INTERNAL`] | anything unexpected; details go to the log, never to the client |
+//! | 1501 | [`SCHEMA_MISSING`] | the schema was missing and migrating it failed |
+//! | 1503 | [`BUSY`] | the database stayed locked through every retry; retrying later helps |
+//! | 2001 | [`USERNAME_TAKEN`] | register: the username exists |
+//! | 2002 | [`WRONG_CREDENTIALS`] | login: unknown username or wrong password (one message for both) |
+//! | 3000–3999 | | reserved: video (feed, publish) |
+//! | 4000–4999 | | reserved: interaction (favorites, comments) |
+//! | 5000–5999 | | reserved: social (follows) |
+//! | 6000–6999 | | reserved: chat (messages) |
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::db::StorageError;
+use crate::ports::SqlError;
+
+pub const SUCCESS: i32 = 0;
+pub const BAD_PARAMETER: i32 = 1001;
+pub const AUTH_REQUIRED: i32 = 1002;
+pub const INVALID_TOKEN: i32 = 1003;
+pub const NOT_FOUND: i32 = 1004;
+pub const FORBIDDEN: i32 = 1005;
+pub const PAYLOAD_TOO_LARGE: i32 = 1006;
+pub const UNSUPPORTED_MEDIA: i32 = 1007;
+pub const TOO_MANY_ATTEMPTS: i32 = 1008;
+pub const NO_SUCH_ROUTE: i32 = 1009;
+pub const METHOD_NOT_ALLOWED: i32 = 1010;
+pub const INTERNAL: i32 = 1500;
+pub const SCHEMA_MISSING: i32 = 1501;
+pub const BUSY: i32 = 1503;
+pub const USERNAME_TAKEN: i32 = 2001;
+pub const WRONG_CREDENTIALS: i32 = 2002;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl ApiError {
+    pub fn new(code: i32, msg: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            msg: msg.into(),
+        }
+    }
+    pub fn bad_parameter(msg: impl Into<String>) -> Self {
+        Self::new(BAD_PARAMETER, msg)
+    }
+    pub fn auth_required() -> Self {
+        Self::new(AUTH_REQUIRED, "please log in: this request needs a token")
+    }
+    pub fn invalid_token() -> Self {
+        Self::new(
+            INVALID_TOKEN,
+            "invalid or expired token, please log in again",
+        )
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(NOT_FOUND, what)
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::new(FORBIDDEN, msg)
+    }
+    pub fn payload_too_large(msg: impl Into<String>) -> Self {
+        Self::new(PAYLOAD_TOO_LARGE, msg)
+    }
+    pub fn unsupported_media(msg: impl Into<String>) -> Self {
+        Self::new(UNSUPPORTED_MEDIA, msg)
+    }
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        Self::new(
+            TOO_MANY_ATTEMPTS,
+            format!("too many attempts, try again in {retry_after_secs} s"),
+        )
+    }
+    pub fn no_such_route() -> Self {
+        Self::new(NO_SUCH_ROUTE, "no such endpoint")
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(METHOD_NOT_ALLOWED, "method not allowed")
+    }
+    pub fn internal() -> Self {
+        Self::new(INTERNAL, "internal error, please try again later")
+    }
+    pub fn username_taken() -> Self {
+        Self::new(USERNAME_TAKEN, "username already taken")
+    }
+    pub fn wrong_credentials() -> Self {
+        Self::new(WRONG_CREDENTIALS, "wrong username or password")
+    }
+
+    /// An unexpected failure: the detail goes to stderr (the component's log under Spin), the
+    /// client gets the generic message.
+    pub fn internal_because(detail: impl fmt::Display) -> Self {
+        eprintln!("tikspin: internal error: {detail}");
+        Self::internal()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.msg, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<SqlError> for ApiError {
+    fn from(err: SqlError) -> Self {
+        match err {
+            // Keeps its own code so `with_schema` can still recognise it after the conversion.
+            SqlError::NoSuchTable(_) => {
+                eprintln!("tikspin: {err}");
+                Self::new(
+                    SCHEMA_MISSING,
+                    "the service is starting up, please try again",
+                )
+            }
+            SqlError::Busy(_) => {
+                eprintln!("tikspin: {err}");
+                Self::new(BUSY, "the server is busy, please try again")
+            }
+            other => Self::internal_because(other),
+        }
+    }
+}
+
+impl StorageError for ApiError {
+    fn is_busy(&self) -> bool {
+        self.code == BUSY
+    }
+    fn is_missing_schema(&self) -> bool {
+        self.code == SCHEMA_MISSING
+    }
+}
+
+/// An endpoint's own top-level fields. `failed()` is the shape the endpoint still carries when
+/// it fails, so a failure can never drop a field the client relies on (register/login's
+/// `user_id: 0, token: ""`, a list's `[]`).
+pub trait Payload: Serialize {
+    fn failed() -> Self;
+}
+
+/// For endpoints with no fields besides the envelope.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Empty {}
+
+impl Payload for Empty {
+    fn failed() -> Self {
+        Empty {}
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, P> {
+    status_code: i32,
+    status_msg: &'a str,
+    #[serde(flatten)]
+    payload: &'a P,
+}
+
+/// A serialized response body. HTTP status and headers are the adapter's job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    status_code: i32,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    pub const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    pub fn ok<P: Payload>(payload: P) -> Self {
+        Self::build(SUCCESS, "success", &payload)
+    }
+
+    /// A failure, shaped by the endpoint's payload type: `Reply::error::<Session>(e)`.
+    pub fn error<P: Payload>(err: ApiError) -> Self {
+        let code = if err.code == SUCCESS {
+            INTERNAL
+        } else {
+            err.code
+        };
+        Self::build(code, &err.msg, &P::failed())
+    }
+
+    pub fn from_result<P: Payload>(result: Result<P, ApiError>) -> Self {
+        match result {
+            Ok(payload) => Self::ok(payload),
+            Err(err) => Self::error::<P>(err),
+        }
+    }
+
+    fn build<P: Payload>(status_code: i32, status_msg: &str, payload: &P) -> Self {
+        let envelope = Envelope {
+            status_code,
+            status_msg,
+            payload,
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(body) => Reply { status_code, body },
+            Err(e) => {
+                eprintln!("tikspin: cannot serialize a reply: {e}");
+                let body = format!(
+                    r#"{{"status_code":{INTERNAL},"status_msg":"internal error, please try again later"}}"#
+                );
+                Reply {
+                    status_code: INTERNAL,
+                    body: body.into_bytes(),
+                }
+            }
+        }
+    }
+
+    pub fn status_code(&self) -> i32 {
+        self.status_code
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+}
+
+impl<P: Payload> From<Result<P, ApiError>> for Reply {
+    fn from(result: Result<P, ApiError>) -> Self {
+        Self::from_result(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[derive(Serialize)]
+    struct List {
+        video_list: Vec<i64>,
+        next_time: i64,
+    }
+    impl Payload for List {
+        fn failed() -> Self {
+            List {
+                video_list: Vec::new(),
+                next_time: 0,
+            }
+        }
+    }
+
+    fn parse(reply: &Reply) -> Value {
+        serde_json::from_slice(reply.body()).unwrap()
+    }
+
+    #[test]
+    fn success_has_envelope_and_top_level_fields() {
+        let reply = Reply::ok(List {
+            video_list: vec![1, 2],
+            next_time: 5,
+        });
+        assert_eq!(
+            parse(&reply),
+            json!({"status_code": 0, "status_msg": "success", "video_list": [1, 2], "next_time": 5})
+        );
+    }
+
+    #[test]
+    fn failure_keeps_the_endpoint_fields() {
+        let reply = Reply::from_result::<List>(Err(ApiError::not_found("no such user")));
+        assert_eq!(reply.status_code(), NOT_FOUND);
+        assert_eq!(
+            parse(&reply),
+            json!({"status_code": 1004, "status_msg": "no such user", "video_list": [], "next_time": 0})
+        );
+        let empty = Reply::error::<Empty>(ApiError::no_such_route());
+        assert_eq!(
+            parse(&empty),
+            json!({"status_code": 1009, "status_msg": "no such endpoint"})
+        );
+    }
+
+    #[test]
+    fn sql_errors_do_not_leak_details() {
+        let err = ApiError::from(SqlError::Other("near \"users\": syntax error".into()));
+        assert_eq!(err.code, INTERNAL);
+        assert!(!err.msg.contains("users"));
+        assert!(ApiError::from(SqlError::NoSuchTable("x".into())).is_missing_schema());
+        assert!(ApiError::from(SqlError::Busy("x".into())).is_busy());
+    }
+}

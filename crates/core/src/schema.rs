@@ -1,0 +1,277 @@
+//! The product's one schema, written out for both dialects. [`crate::migrate`] applies it.
+//!
+//! Conventions, the same in both dialects:
+//! - ids are 64-bit autoincrement integers (below 2^53 in practice, as the wire requires);
+//! - times are epoch milliseconds in 64-bit integers (`created_at`, `run_at`, ...);
+//! - counters (`users.follow_count`, `follower_count`, `total_favorited`, `work_count`,
+//!   `favorite_count`; `videos.favorite_count`, `comment_count`) are columns updated in the same
+//!   transaction as the action that moves them, never recomputed on read;
+//! - strings compare byte-wise: MySQL tables use `utf8mb4_bin`, so `Alice` and `alice` are two
+//!   usernames there as in SQLite, and emoji round-trip (utf8mb4, not MySQL's 3-byte utf8);
+//! - indexes are ascending composites ending in the tie-breaker; "newest first" scans them
+//!   backwards, which both engines do natively (older MariaDB ignores DESC in index definitions anyway).
+//!
+//! `messages.create_time` is strictly increasing within a conversation: the sender stamps
+//! `max(now, latest in the conversation + 1)` ms, and the UNIQUE index on
+//! (user_lo, user_hi, create_time) turns a race between two same-millisecond sends into a
+//! `Unique` error that the sender retries with the next millisecond. So the chat poll's
+//! `create_time > pre_msg_time` can neither skip nor repeat a message; reads still order by
+//! (create_time, id) so that the order is total whatever the data. (user_lo, user_hi) is the
+//! pair sorted, one key per conversation in both directions.
+//!
+//! Never edit a released migration: add a new one at the end of [`MIGRATIONS`].
+
+use crate::ports::Dialect;
+
+pub struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+    sqlite: &'static [&'static str],
+    mysql: &'static [&'static str],
+}
+
+impl Migration {
+    /// One statement per entry: Spin's SQLite runs one statement per call.
+    pub fn statements(&self, dialect: Dialect) -> &'static [&'static str] {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Mysql => self.mysql,
+        }
+    }
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "users, videos, favorites, comments, follows, messages, jobs",
+    sqlite: SQLITE_V1,
+    mysql: MYSQL_V1,
+}];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The bookkeeping table, created before anything else.
+pub fn schema_version_table(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version    INTEGER PRIMARY KEY,
+                applied_at INTEGER NOT NULL
+            )"
+        }
+        Dialect::Mysql => {
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version    BIGINT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        }
+    }
+}
+
+const SQLITE_V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        name             TEXT    NOT NULL,
+        password_hash    TEXT    NOT NULL,
+        avatar           TEXT,
+        background_image TEXT,
+        signature        TEXT    NOT NULL DEFAULT '',
+        follow_count     INTEGER NOT NULL DEFAULT 0,
+        follower_count   INTEGER NOT NULL DEFAULT 0,
+        total_favorited  INTEGER NOT NULL DEFAULT 0,
+        work_count       INTEGER NOT NULL DEFAULT 0,
+        favorite_count   INTEGER NOT NULL DEFAULT 0,
+        created_at       INTEGER NOT NULL
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS users_name ON users (name)",
+    "CREATE TABLE IF NOT EXISTS videos (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        author_id      INTEGER NOT NULL,
+        title          TEXT    NOT NULL,
+        state          TEXT    NOT NULL DEFAULT 'processing',
+        play_key       TEXT    NOT NULL,
+        cover_key      TEXT,
+        content_type   TEXT    NOT NULL,
+        size_bytes     INTEGER NOT NULL,
+        favorite_count INTEGER NOT NULL DEFAULT 0,
+        comment_count  INTEGER NOT NULL DEFAULT 0,
+        created_at     INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS videos_feed ON videos (state, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS videos_author ON videos (author_id, created_at, id)",
+    "CREATE TABLE IF NOT EXISTS favorites (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id    INTEGER NOT NULL,
+        video_id   INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS favorites_user_video ON favorites (user_id, video_id)",
+    "CREATE INDEX IF NOT EXISTS favorites_user_time ON favorites (user_id, created_at, id)",
+    "CREATE TABLE IF NOT EXISTS comments (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        video_id   INTEGER NOT NULL,
+        user_id    INTEGER NOT NULL,
+        content    TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS comments_video_time ON comments (video_id, created_at, id)",
+    "CREATE TABLE IF NOT EXISTS follows (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        follower_id INTEGER NOT NULL,
+        followee_id INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS follows_pair ON follows (follower_id, followee_id)",
+    "CREATE INDEX IF NOT EXISTS follows_follower_time ON follows (follower_id, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS follows_followee_time ON follows (followee_id, created_at, id)",
+    "CREATE TABLE IF NOT EXISTS messages (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_lo      INTEGER NOT NULL,
+        user_hi      INTEGER NOT NULL,
+        from_user_id INTEGER NOT NULL,
+        to_user_id   INTEGER NOT NULL,
+        content      TEXT    NOT NULL,
+        create_time  INTEGER NOT NULL
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_conversation_time
+        ON messages (user_lo, user_hi, create_time)",
+    "CREATE TABLE IF NOT EXISTS jobs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT    NOT NULL,
+        payload      TEXT    NOT NULL,
+        state        TEXT    NOT NULL DEFAULT 'pending',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        run_at       INTEGER NOT NULL,
+        locked_until INTEGER,
+        last_error   TEXT,
+        created_at   INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS jobs_state_run_at ON jobs (state, run_at)",
+];
+
+// MySQL 8 has no CREATE INDEX IF NOT EXISTS (MariaDB does), so indexes live inside CREATE TABLE
+// IF NOT EXISTS. TEXT columns cannot take a DEFAULT before MySQL 8.0.13, hence VARCHAR where one
+// is needed.
+const MYSQL_V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id               BIGINT        NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        name             VARCHAR(64)   NOT NULL,
+        password_hash    VARCHAR(255)  NOT NULL,
+        avatar           VARCHAR(1024) NULL,
+        background_image VARCHAR(1024) NULL,
+        signature        VARCHAR(1024) NOT NULL DEFAULT '',
+        follow_count     BIGINT        NOT NULL DEFAULT 0,
+        follower_count   BIGINT        NOT NULL DEFAULT 0,
+        total_favorited  BIGINT        NOT NULL DEFAULT 0,
+        work_count       BIGINT        NOT NULL DEFAULT 0,
+        favorite_count   BIGINT        NOT NULL DEFAULT 0,
+        created_at       BIGINT        NOT NULL,
+        UNIQUE KEY users_name (name)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS videos (
+        id             BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        author_id      BIGINT       NOT NULL,
+        title          TEXT         NOT NULL,
+        state          VARCHAR(16)  NOT NULL DEFAULT 'processing',
+        play_key       VARCHAR(512) NOT NULL,
+        cover_key      VARCHAR(512) NULL,
+        content_type   VARCHAR(128) NOT NULL,
+        size_bytes     BIGINT       NOT NULL,
+        favorite_count BIGINT       NOT NULL DEFAULT 0,
+        comment_count  BIGINT       NOT NULL DEFAULT 0,
+        created_at     BIGINT       NOT NULL,
+        KEY videos_feed (state, created_at, id),
+        KEY videos_author (author_id, created_at, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS favorites (
+        id         BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        user_id    BIGINT NOT NULL,
+        video_id   BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE KEY favorites_user_video (user_id, video_id),
+        KEY favorites_user_time (user_id, created_at, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS comments (
+        id         BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        video_id   BIGINT NOT NULL,
+        user_id    BIGINT NOT NULL,
+        content    TEXT   NOT NULL,
+        created_at BIGINT NOT NULL,
+        KEY comments_video_time (video_id, created_at, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS follows (
+        id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        follower_id BIGINT NOT NULL,
+        followee_id BIGINT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        UNIQUE KEY follows_pair (follower_id, followee_id),
+        KEY follows_follower_time (follower_id, created_at, id),
+        KEY follows_followee_time (followee_id, created_at, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS messages (
+        id           BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        user_lo      BIGINT NOT NULL,
+        user_hi      BIGINT NOT NULL,
+        from_user_id BIGINT NOT NULL,
+        to_user_id   BIGINT NOT NULL,
+        content      TEXT   NOT NULL,
+        create_time  BIGINT NOT NULL,
+        UNIQUE KEY messages_conversation_time (user_lo, user_hi, create_time)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS jobs (
+        id           BIGINT      NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        kind         VARCHAR(64) NOT NULL,
+        payload      TEXT        NOT NULL,
+        state        VARCHAR(16) NOT NULL DEFAULT 'pending',
+        attempts     INT         NOT NULL DEFAULT 0,
+        run_at       BIGINT      NOT NULL,
+        locked_until BIGINT      NULL,
+        last_error   TEXT        NULL,
+        created_at   BIGINT      NOT NULL,
+        KEY jobs_state_run_at (state, run_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_dialects_cover_the_same_tables() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > last, "migration versions must increase");
+            last = m.version;
+            let tables = |d| {
+                let mut t: Vec<&str> = m
+                    .statements(d)
+                    .iter()
+                    .filter_map(|s| {
+                        s.split_whitespace()
+                            .nth(5)
+                            .filter(|_| s.starts_with("CREATE TABLE"))
+                    })
+                    .collect();
+                t.sort_unstable();
+                t
+            };
+            assert_eq!(tables(Dialect::Sqlite), tables(Dialect::Mysql));
+            for s in m
+                .statements(Dialect::Sqlite)
+                .iter()
+                .chain(m.statements(Dialect::Mysql))
+            {
+                assert!(
+                    !s.trim_end().ends_with(';'),
+                    "one statement per entry, no trailing ;"
+                );
+                assert!(
+                    s.contains("IF NOT EXISTS"),
+                    "every statement must be re-runnable: {s}"
+                );
+            }
+        }
+        assert_eq!(latest_version(), last);
+    }
+}

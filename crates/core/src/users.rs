@@ -1,0 +1,125 @@
+//! SQL for the `users` table, and the batch loader every list endpoint uses to render authors,
+//! commenters and followers.
+
+use std::collections::HashMap;
+
+use crate::db::{self, placeholders};
+use crate::follows;
+use crate::model::User;
+use crate::ports::{Row, Sql, SqlError, Value};
+use crate::urls::Urls;
+
+const PROFILE_COLUMNS: &str = "id, name, avatar, background_image, signature, follow_count, \
+                               follower_count, total_favorited, work_count, favorite_count";
+
+/// Creates a user; a taken name surfaces as [`SqlError::Unique`] from the `users_name` index,
+/// which is what makes two concurrent registrations of one name yield exactly one user.
+pub fn insert(
+    sql: &dyn Sql,
+    name: &str,
+    password_hash: &str,
+    now_ms: i64,
+) -> Result<i64, SqlError> {
+    db::insert(
+        sql,
+        "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+        &[name.into(), password_hash.into(), now_ms.into()],
+    )
+}
+
+pub struct Credentials {
+    pub id: i64,
+    pub password_hash: String,
+}
+
+pub fn find_credentials(sql: &dyn Sql, name: &str) -> Result<Option<Credentials>, SqlError> {
+    let rows = sql.query(
+        "SELECT id, password_hash FROM users WHERE name = ?",
+        &[name.into()],
+    )?;
+    rows.first()
+        .map(|row| {
+            Ok(Credentials {
+                id: row.i64(0)?,
+                password_hash: row.text(1)?.to_owned(),
+            })
+        })
+        .transpose()
+}
+
+pub fn exists(sql: &dyn Sql, id: i64) -> Result<bool, SqlError> {
+    Ok(!sql
+        .query("SELECT 1 FROM users WHERE id = ?", &[id.into()])?
+        .is_empty())
+}
+
+/// The users among `ids` that exist, keyed by id, with `is_follow` relative to `viewer`.
+///
+/// Two queries at most whatever the number of ids: one `IN (...)` on users, and one on follows
+/// for the viewer (skipped for anonymous viewers and when the viewer is the only one listed).
+/// Duplicated ids are fine; missing ids are simply absent from the map.
+pub fn load_many(
+    sql: &dyn Sql,
+    ids: &[i64],
+    viewer: Option<i64>,
+    urls: &Urls,
+) -> Result<HashMap<i64, User>, SqlError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let statement = format!(
+        "SELECT {PROFILE_COLUMNS} FROM users WHERE id IN ({})",
+        placeholders(ids.len())
+    );
+    let params: Vec<Value> = ids.iter().copied().map(Value::Int).collect();
+    let rows = sql.query(&statement, &params)?;
+
+    let followed = match viewer {
+        Some(viewer) => {
+            let others: Vec<i64> = ids.iter().copied().filter(|&id| id != viewer).collect();
+            follows::followed_among(sql, viewer, &others)?
+        }
+        None => Default::default(),
+    };
+    rows.iter()
+        .map(|row| {
+            let id = row.i64(0)?;
+            Ok((id, user_from_row(&row, followed.contains(&id), urls)?))
+        })
+        .collect()
+}
+
+pub fn load_one(
+    sql: &dyn Sql,
+    id: i64,
+    viewer: Option<i64>,
+    urls: &Urls,
+) -> Result<Option<User>, SqlError> {
+    Ok(load_many(sql, &[id], viewer, urls)?.remove(&id))
+}
+
+fn user_from_row(row: &Row<'_>, is_follow: bool, urls: &Urls) -> Result<User, SqlError> {
+    let id = row.i64(0)?;
+    let image = |col: usize, default: fn(&Urls, i64) -> String| -> Result<String, SqlError> {
+        Ok(match row.opt_text(col)? {
+            Some(stored) if !stored.is_empty() => urls.media(stored),
+            _ => default(urls, id),
+        })
+    };
+    Ok(User {
+        id,
+        name: row.text(1)?.to_owned(),
+        avatar: image(2, Urls::default_avatar)?,
+        background_image: image(3, Urls::default_background)?,
+        signature: row.text(4)?.to_owned(),
+        follow_count: row.i64(5)?,
+        follower_count: row.i64(6)?,
+        total_favorited: row.i64(7)?,
+        work_count: row.i64(8)?,
+        favorite_count: row.i64(9)?,
+        is_follow,
+    })
+}
