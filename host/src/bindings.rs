@@ -1,0 +1,23 @@
+//! Host bindings generated from the project's WIT (`wit/`), which carries Spin's own
+//! `fermyon:spin@2.0.0` interfaces. Resources map to the host types that back them.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "tikspin:app/platform",
+    imports: { default: async | trappable },
+    with: {
+        "fermyon:spin/key-value.store": crate::capabilities::key_value::OpenStore,
+        "fermyon:spin/sqlite.connection": crate::capabilities::sqlite::OpenConnection,
+        "fermyon:spin/redis.connection": crate::capabilities::redis::OpenConnection,
+        "fermyon:spin/mysql.connection": crate::capabilities::mysql::OpenConnection,
+    },
+});
+
+/// The export of a Redis-triggered component (`#[redis_component]` in spin-sdk 5).
+pub mod redis_handler {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tikspin:app/redis-handler",
+        exports: { default: async },
+    });
+}

@@ -1,0 +1,172 @@
+//! The HTTP trigger: one fresh instance per request, Spin's routing and `spin-*` headers,
+//! streaming bodies both ways, and a 500 for a request whose instance traps or runs out of time.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::app::App;
+use crate::routes::RouteMatch;
+
+pub const HEALTH_PATH: &str = "/.well-known/spin/health";
+
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<()> {
+    loop {
+        let mut stop = shutdown.clone();
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = stop.changed() => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(app, req, client).await) }
+            });
+            // hyper's own read-buffer cap (~400 KiB) stays as the outer bound; the configured
+            // head limit is checked per request in `handle`.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed_unsync());
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+    let path = req.uri().path().to_string();
+    if path == HEALTH_PATH {
+        return plain(StatusCode::OK, "OK");
+    }
+    if head_size(&req) > app.limits.max_request_head {
+        return plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request Header Fields Too Large");
+    }
+    let Some((component_id, matched)) = app.router.route(&path) else {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let content_length = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if content_length.is_some_and(|n| n > app.limits.max_request_body) {
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+    }
+    let component = &app.components[component_id];
+    let Some(pre) = component.http.clone() else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    set_spin_headers(&mut req, &matched, client);
+
+    let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    };
+    let limit = app.limits.max_request_body;
+    let req = req.map(|body| {
+        Limited::new(body, limit as usize).map_err(move |e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
+            } else {
+                wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))
+            }
+        })
+    });
+
+    let mut store = app.new_store(component);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let prepared = (|| -> wasmtime::Result<_> {
+        let r = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let o = store.data_mut().http().new_response_outparam(sender)?;
+        Ok((r, o))
+    })();
+    let Ok((wasi_req, out)) = prepared else {
+        return plain(StatusCode::BAD_REQUEST, "Bad Request");
+    };
+    let logs = component.caps.logs.clone();
+    let timeout = app.limits.request_timeout;
+    let task = tokio::spawn(async move {
+        let _slot = _slot;
+        let run = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, wasi_req, out).await
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(wasmtime::Error::msg("the request ran out of time")),
+        }
+    });
+    match receiver.await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(_)) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Err(_) => {
+            // The instance never set a response: it trapped, timed out or returned early.
+            let why = match task.await {
+                Ok(Ok(())) => "the component returned without setting a response".to_string(),
+                Ok(Err(e)) => format!("{e:?}"),
+                Err(e) => format!("{e}"),
+            };
+            logs.host_error(&format!("request {path} failed: {why}"));
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+/// The request line and headers as they came over the wire, roughly.
+fn head_size<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    line + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+}
+
+/// Spin's request headers. Client-sent `spin-*` headers are dropped first so a caller cannot
+/// forge what the runtime vouches for (the client address above all).
+fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketAddr) {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let full_url = format!(
+        "http://{host}{}",
+        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let headers = req.headers_mut();
+    let forged: Vec<_> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
+    for k in forged {
+        headers.remove(k);
+    }
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(n, v);
+        }
+    };
+    set("spin-full-url", &full_url);
+    set("spin-path-info", &m.path_info);
+    set("spin-matched-route", &m.raw_route);
+    set("spin-component-route", &m.component_route);
+    set("spin-raw-component-route", &m.raw_route);
+    set("spin-base-path", "/");
+    set("spin-client-addr", &client.to_string());
+    for (name, value) in &m.params {
+        set(&format!("spin-path-match-{name}"), value);
+    }
+}

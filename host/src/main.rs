@@ -1,0 +1,134 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tikspin_host::app::{Limits, Options};
+use tikspin_host::server::RunningServer;
+
+/// TikSpin's local Spin-compatible runtime. With no subcommand: build the components, then serve.
+#[derive(Parser)]
+#[command(name = "tikspin", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app (like `spin up`).
+    Up(UpArgs),
+    /// Run every component's build command (like `spin build`).
+    Build {
+        /// The app manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct UpArgs {
+    /// The app manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where databases, stores, logs and compiled components live.
+    #[arg(long, default_value = ".spin")]
+    state_dir: PathBuf,
+    /// Runtime configuration (stores, databases, variable providers).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// Set an application variable (repeatable): `--variable name=value`.
+    #[arg(long = "variable", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+    /// Build the components first.
+    #[arg(long)]
+    build: bool,
+    /// Do not echo component output on the console (it still goes to the state dir's logs/).
+    #[arg(long)]
+    quiet: bool,
+    /// Wall-clock seconds one request may take.
+    #[arg(long, default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Memory one instance may use, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_instance_memory_mib: usize,
+    /// Largest request body accepted, in MiB (larger ones get 413).
+    #[arg(long, default_value_t = 256)]
+    max_request_body_mib: u64,
+    /// Instances alive at once; more requests wait.
+    #[arg(long, default_value_t = 128)]
+    max_instances: u32,
+    /// Where compiled components are cached (default: `<state-dir>/compiled`).
+    #[arg(long)]
+    compile_cache: Option<PathBuf>,
+}
+
+fn parse_variable(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+fn main() -> ExitCode {
+    // Bare `tikspin` (what `cargo run` runs) means `tikspin up --build`.
+    let command = match Cli::parse().command {
+        Some(c) => c,
+        None => Cli::parse_from(["tikspin", "up", "--build"]).command.expect("up parses"),
+    };
+    let result = match command {
+        Command::Build { manifest } => tikspin_host::builder::build_all(&manifest),
+        Command::Up(args) => up(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    if args.build {
+        tikspin_host::builder::build_all(&args.manifest)?;
+    }
+    let opts = Options {
+        manifest: args.manifest,
+        runtime_config: args.runtime_config_file,
+        state_dir: args.state_dir,
+        variables: args.variables,
+        limits: Limits {
+            max_instance_memory: args.max_instance_memory_mib << 20,
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            max_concurrent_instances: args.max_instances,
+            max_request_body: args.max_request_body_mib << 20,
+            ..Limits::default()
+        },
+        console_logs: !args.quiet,
+        compile_cache: args.compile_cache,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = RunningServer::start(&opts, args.listen).await?;
+        println!("Serving http://{}", server.addr);
+        println!("Available Routes:");
+        for (route, component) in server.app.router.describe() {
+            println!("  {component}: http://{}{route}", server.addr);
+        }
+        shutdown_signal().await;
+        println!("Shutting down");
+        server.stop().await
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

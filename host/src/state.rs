@@ -1,0 +1,70 @@
+//! The one context type a component instance runs with, and what it shares with the app.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::capabilities::Services;
+use crate::logs::LogSink;
+use crate::outbound::AllowedHosts;
+
+/// What one component was granted in the manifest, resolved at start.
+pub struct ComponentCaps {
+    pub id: String,
+    pub key_value_stores: HashSet<String>,
+    pub sqlite_databases: HashSet<String>,
+    pub allowed_hosts: Arc<AllowedHosts>,
+    pub variables: HashMap<String, String>,
+    pub environment: Vec<(String, String)>,
+    pub logs: Arc<LogSink>,
+}
+
+/// Per-instance state: WASI, wasi-http, the resource table, and the component's grants.
+pub struct InstanceState {
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub outbound: crate::capabilities::http::OutboundHooks,
+    pub caps: Arc<ComponentCaps>,
+    pub services: Arc<Services>,
+    pub limits: StoreLimits,
+}
+
+impl InstanceState {
+    pub fn new(caps: Arc<ComponentCaps>, services: Arc<Services>, max_memory: usize) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(caps.logs.stdout()).stderr(caps.logs.stderr());
+        for (k, v) in &caps.environment {
+            wasi.env(k, v);
+        }
+        Self {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: crate::capabilities::http::OutboundHooks::new(caps.allowed_hosts.clone()),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(max_memory)
+                .instances(16)
+                .trap_on_grow_failure(false)
+                .build(),
+            caps,
+            services,
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}

@@ -1,0 +1,162 @@
+//! Real servers for tests, each on its own free port, stopped by PID when dropped.
+//! A missing binary is a test failure with the install command, never a silent skip.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{free_port, wait_until};
+
+fn require(binary: &str, package: &str) -> Result<()> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(binary).is_file()))
+        .unwrap_or(false)
+        || PathBuf::from("/usr/sbin").join(binary).is_file();
+    if !found {
+        bail!("`{binary}` is not installed: run `apt-get install -y {package}` (the CI script does)");
+    }
+    Ok(())
+}
+
+fn stop(child: &mut Child) {
+    // SIGTERM first so servers shut down cleanly; then make sure.
+    unsafe_kill(child.id());
+    if !wait_until(Duration::from_secs(5), || matches!(child.try_wait(), Ok(Some(_)))) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+fn unsafe_kill(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    pub fn start() -> Result<Self> {
+        require("redis-server", "redis-server")?;
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server")?;
+        let mut s = Self { port, child };
+        if !wait_until(Duration::from_secs(10), || port_open(port)) {
+            stop(&mut s.child);
+            bail!("redis-server did not start on port {port}");
+        }
+        Ok(s)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (to test reconnection); `restart` brings it back on the same port.
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = child;
+        let port = self.port;
+        if !wait_until(Duration::from_secs(10), || port_open(port)) {
+            bail!("redis-server did not restart");
+        }
+        Ok(())
+    }
+
+    /// Runs a command with `redis-cli` against this server.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        require("redis-cli", "redis-tools")?;
+        let out = Command::new("redis-cli").arg("-p").arg(self.port.to_string()).args(args).output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// A throwaway MariaDB with database `tikspin` and user `tikspin`/`tikspin-test-pw`.
+pub struct MariaDb {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl MariaDb {
+    pub fn start() -> Result<Self> {
+        require("mariadbd", "mariadb-server")?;
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let socket = dir.path().join("s.sock");
+        let status = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+            .arg(format!("--datadir={}", data.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("cannot run mariadb-install-db")?;
+        if !status.success() {
+            bail!("mariadb-install-db failed");
+        }
+        let port = free_port();
+        let child = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--skip-log-bin", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start mariadbd")?;
+        let mut db = Self { port, child, _dir: dir };
+        if !wait_until(Duration::from_secs(30), || port_open(port) && socket.exists()) {
+            stop(&mut db.child);
+            bail!("mariadbd did not start");
+        }
+        let setup = "CREATE DATABASE tikspin CHARACTER SET utf8mb4; \
+                     CREATE USER 'tikspin'@'127.0.0.1' IDENTIFIED BY 'tikspin-test-pw'; \
+                     GRANT ALL ON tikspin.* TO 'tikspin'@'127.0.0.1'; FLUSH PRIVILEGES;";
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-uroot"])
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-e", setup])
+            .output()
+            .context("cannot run the mariadb client")?;
+        if !out.status.success() {
+            bail!("MariaDB setup failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(db)
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://tikspin:tikspin-test-pw@127.0.0.1:{}/tikspin", self.port)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
