@@ -24,9 +24,28 @@
 //! | 2001 | [`USERNAME_TAKEN`] | register: the username exists |
 //! | 2002 | [`WRONG_CREDENTIALS`] | login: unknown username or wrong password (one message for both) |
 //! | 3000–3999 | | reserved: video (feed, publish) |
+//! | 3001 | [`TITLE_MISSING`] | publish: no title, or only whitespace |
+//! | 3002 | [`TITLE_TOO_LONG`] | publish: title over 100 characters |
+//! | 3003 | [`VIDEO_EMPTY`] | publish: the file is empty |
+//! | 3004 | [`NOT_A_VIDEO`] | publish: the file is not an MP4/MOV video (judged by content) |
+//! | 3005 | [`VIDEO_TRUNCATED`] | publish: the file looks like a video but is cut short |
+//! | 3006 | [`VIDEO_TOO_LARGE`] | publish: over the configured size; the message gives the limit in MB |
+//! | 3007 | [`STORAGE_FAILED`] | publish: the video could not be stored; retrying later helps |
+//! | 3008 | [`VIDEO_MISSING`] | publish: no `data` file part |
 //! | 4000–4999 | | reserved: interaction (favorites, comments) |
+//! | 4001 | [`COMMENT_EMPTY`] | comment: `comment_text` missing, empty or only whitespace |
+//! | 4002 | [`COMMENT_TOO_LONG`] | comment: `comment_text` over 500 characters |
 //! | 5000–5999 | | reserved: social (follows) |
+//! | 5001 | [`CANNOT_FOLLOW_SELF`] | relation/action: `to_user_id` is the caller |
+//! | 5002 | [`RELATION_USER_NOT_FOUND`] | relation: `to_user_id` / `user_id` names no user |
+//! | 5003 | [`BAD_RELATION_ACTION`] | relation/action: `action_type` is not 1 (follow) or 2 (unfollow) |
 //! | 6000–6999 | | reserved: chat (messages) |
+//! | 6001 | [`MESSAGE_EMPTY`] | message/action: `content` missing, empty or only whitespace |
+//! | 6002 | [`MESSAGE_TOO_LONG`] | message/action: `content` over 1000 characters |
+//! | 6003 | [`CANNOT_MESSAGE_SELF`] | message: `to_user_id` is the caller |
+//! | 6004 | [`MESSAGE_PEER_NOT_FOUND`] | message: `to_user_id` names no user |
+//! | 6005 | [`BAD_MESSAGE_ACTION`] | message/action: `action_type` is not 1 (send) |
+//! | 6006 | [`BAD_PRE_MSG_TIME`] | message/chat: `pre_msg_time` not an integer, negative, or more than 5 minutes ahead |
 
 use std::fmt;
 
@@ -51,6 +70,25 @@ pub const SCHEMA_MISSING: i32 = 1501;
 pub const BUSY: i32 = 1503;
 pub const USERNAME_TAKEN: i32 = 2001;
 pub const WRONG_CREDENTIALS: i32 = 2002;
+pub const TITLE_MISSING: i32 = 3001;
+pub const TITLE_TOO_LONG: i32 = 3002;
+pub const VIDEO_EMPTY: i32 = 3003;
+pub const NOT_A_VIDEO: i32 = 3004;
+pub const VIDEO_TRUNCATED: i32 = 3005;
+pub const VIDEO_TOO_LARGE: i32 = 3006;
+pub const STORAGE_FAILED: i32 = 3007;
+pub const VIDEO_MISSING: i32 = 3008;
+pub const COMMENT_EMPTY: i32 = 4001;
+pub const COMMENT_TOO_LONG: i32 = 4002;
+pub const CANNOT_FOLLOW_SELF: i32 = 5001;
+pub const RELATION_USER_NOT_FOUND: i32 = 5002;
+pub const BAD_RELATION_ACTION: i32 = 5003;
+pub const MESSAGE_EMPTY: i32 = 6001;
+pub const MESSAGE_TOO_LONG: i32 = 6002;
+pub const CANNOT_MESSAGE_SELF: i32 = 6003;
+pub const MESSAGE_PEER_NOT_FOUND: i32 = 6004;
+pub const BAD_MESSAGE_ACTION: i32 = 6005;
+pub const BAD_PRE_MSG_TIME: i32 = 6006;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {

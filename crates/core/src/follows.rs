@@ -1,9 +1,165 @@
-//! SQL for the `follows` table.
+//! SQL for the `follows` table: the idempotent follow/unfollow with the counters they move, the
+//! ordered id lists behind follow/follower/friend lists, and the viewer's follows among a batch.
+//!
+//! Every list here is one statement on an index of `follows` (see [`crate::schema`]):
+//! `follows_follower_time` / `follows_followee_time` for "newest first", `follows_pair` for the
+//! mutual check and for [`followed_among`].
 
 use std::collections::HashSet;
 
-use crate::db::placeholders;
+use crate::db::{execute_counted, insert_ignore, placeholders};
 use crate::ports::{Sql, SqlError, Value};
+
+/// Adds the follow if absent; when (and only when) a row was inserted, moves `follower`'s
+/// `follow_count` and `followee`'s `follower_count` up by one. Returns whether anything changed.
+/// Run it inside [`crate::db::transaction`], so the row and the counters move together.
+pub fn follow(sql: &dyn Sql, follower: i64, followee: i64, now_ms: i64) -> Result<bool, SqlError> {
+    let statement = format!(
+        "{} INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+        insert_ignore(sql.dialect())
+    );
+    let inserted = execute_counted(
+        sql,
+        &statement,
+        &[follower.into(), followee.into(), now_ms.into()],
+    )? > 0;
+    if inserted {
+        move_counters(sql, follower, followee, 1)?;
+    }
+    Ok(inserted)
+}
+
+/// Removes the follow if present, and then only moves both counters down by one. Returns whether
+/// anything changed. Run it inside a transaction, like [`follow`].
+pub fn unfollow(sql: &dyn Sql, follower: i64, followee: i64) -> Result<bool, SqlError> {
+    let deleted = execute_counted(
+        sql,
+        "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
+        &[follower.into(), followee.into()],
+    )? > 0;
+    if deleted {
+        move_counters(sql, follower, followee, -1)?;
+    }
+    Ok(deleted)
+}
+
+/// One UPDATE for both users (relative, so concurrent transactions compose). InnoDB locks the
+/// two rows in primary-key order whatever the follow's direction, so A→B and B→A cannot deadlock
+/// on them.
+fn move_counters(sql: &dyn Sql, follower: i64, followee: i64, delta: i64) -> Result<(), SqlError> {
+    sql.execute(
+        "UPDATE users SET \
+           follow_count = follow_count + CASE WHEN id = ? THEN ? ELSE 0 END, \
+           follower_count = follower_count + CASE WHEN id = ? THEN ? ELSE 0 END \
+         WHERE id IN (?, ?)",
+        &[
+            follower.into(),
+            delta.into(),
+            followee.into(),
+            delta.into(),
+            follower.into(),
+            followee.into(),
+        ],
+    )
+}
+
+/// The users `follower` follows, most recently followed first, at most `limit`.
+pub fn followees(sql: &dyn Sql, follower: i64, limit: usize) -> Result<Vec<i64>, SqlError> {
+    ids(
+        sql,
+        &format!(
+            "SELECT followee_id FROM follows WHERE follower_id = ? \
+             ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        ),
+        follower,
+    )
+}
+
+/// The users following `followee`, most recent follower first, at most `limit`.
+pub fn followers(sql: &dyn Sql, followee: i64, limit: usize) -> Result<Vec<i64>, SqlError> {
+    ids(
+        sql,
+        &format!(
+            "SELECT follower_id FROM follows WHERE followee_id = ? \
+             ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        ),
+        followee,
+    )
+}
+
+fn ids(sql: &dyn Sql, statement: &str, user: i64) -> Result<Vec<i64>, SqlError> {
+    sql.query(statement, &[user.into()])?
+        .iter()
+        .map(|row| row.i64(0))
+        .collect()
+}
+
+/// A friend of the list's owner, with the latest message between the viewer and that friend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FriendRow {
+    pub friend_id: i64,
+    /// Sender of the latest message between the viewer and this friend; `None` if they never
+    /// exchanged one.
+    pub last_from: Option<i64>,
+    pub last_content: Option<String>,
+}
+
+/// The statement behind [`friends_with_previews`], public for the query-plan tests.
+///
+/// `p` is the owner's friends (a follow each way, found on `follows_follower_time` then
+/// `follows_pair`), newest friendship first (the later of the two follows), cut at `limit`. For
+/// each of those at most `limit` rows, two scalar subqueries read the latest message of the
+/// (viewer, friend) conversation: an equality on (user_lo, user_hi) and `ORDER BY create_time
+/// DESC LIMIT 1` on `messages_conversation_time` is one index seek, however long the history.
+/// Both see the statement's one snapshot, so they describe the same message. Portable: plain
+/// CASE instead of MIN/MAX/GREATEST, no window functions, no VALUES lists.
+///
+/// Parameters: the viewer 8 times, then the owner.
+pub fn friends_statement(limit: usize) -> String {
+    let latest = |column: &str| {
+        format!(
+            "(SELECT x.{column} FROM messages x \
+               WHERE x.user_lo = CASE WHEN p.friend < ? THEN p.friend ELSE ? END \
+                 AND x.user_hi = CASE WHEN p.friend < ? THEN ? ELSE p.friend END \
+               ORDER BY x.create_time DESC LIMIT 1)"
+        )
+    };
+    format!(
+        "SELECT p.friend, {from}, {content} \
+         FROM (SELECT a.followee_id AS friend, \
+                      CASE WHEN b.created_at > a.created_at THEN b.created_at ELSE a.created_at END AS t, \
+                      CASE WHEN b.id > a.id THEN b.id ELSE a.id END AS tie \
+                 FROM follows a \
+                 JOIN follows b ON b.follower_id = a.followee_id AND b.followee_id = a.follower_id \
+                WHERE a.follower_id = ? \
+                ORDER BY t DESC, tie DESC LIMIT {limit}) p \
+         ORDER BY p.t DESC, p.tie DESC",
+        from = latest("from_user_id"),
+        content = latest("content"),
+    )
+}
+
+/// `owner`'s friends (mutual follows), newest friendship first, at most `limit`, each with the
+/// latest message between `viewer` and that friend. One statement.
+pub fn friends_with_previews(
+    sql: &dyn Sql,
+    owner: i64,
+    viewer: i64,
+    limit: usize,
+) -> Result<Vec<FriendRow>, SqlError> {
+    let mut params = vec![Value::Int(viewer); 8];
+    params.push(Value::Int(owner));
+    sql.query(&friends_statement(limit), &params)?
+        .iter()
+        .map(|row| {
+            Ok(FriendRow {
+                friend_id: row.i64(0)?,
+                last_from: row.opt_i64(1)?,
+                last_content: row.opt_text(2)?.map(str::to_owned),
+            })
+        })
+        .collect()
+}
 
 /// Which of `ids` `follower` follows, in one query (an index range on `follows_pair`).
 pub fn followed_among(sql: &dyn Sql, follower: i64, ids: &[i64]) -> Result<HashSet<i64>, SqlError> {

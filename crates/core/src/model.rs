@@ -18,3 +18,51 @@ pub struct User {
     pub work_count: i64,
     pub favorite_count: i64,
 }
+
+/// `Video` on the wire. `play_url`/`cover_url` are absolute; `cover_url` is stable for the video
+/// (a placeholder is served under it until the real cover exists). `is_favorite` is
+/// viewer-relative: false for anonymous viewers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Video {
+    pub id: i64,
+    pub author: User,
+    pub play_url: String,
+    pub cover_url: String,
+    pub favorite_count: i64,
+    pub comment_count: i64,
+    pub is_favorite: bool,
+    pub title: String,
+}
+
+/// `Comment` on the wire: the commenter as a full [`User`], `create_date` as `"MM-DD"` in the
+/// deployment's time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: i64,
+    pub user: User,
+    pub content: String,
+    pub create_date: String,
+}
+
+/// `Message` on the wire. `create_time` is epoch ms, strictly increasing within a conversation
+/// (see [`crate::schema`]), so it doubles as the chat poll's cursor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: i64,
+    pub to_user_id: i64,
+    pub from_user_id: i64,
+    pub content: String,
+    pub create_time: i64,
+}
+
+/// `FriendUser` on the wire: every [`User`] field, flat, plus the latest message between the
+/// *viewer* and this friend (`""` if none) and `msgType` (0 = the viewer received it, 1 = the
+/// viewer sent it; 0 when there is no message).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendUser {
+    #[serde(flatten)]
+    pub user: User,
+    pub message: String,
+    #[serde(rename = "msgType")]
+    pub msg_type: i64,
+}
