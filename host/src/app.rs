@@ -216,10 +216,13 @@ impl App {
                 .unwrap_or_default();
             let address = crate::variables::render(template, &app_vars)?;
             if address.is_empty() {
-                bail!(
-                    "trigger.redis ({}): the Redis address {template:?} resolved to an empty string",
+                // Not Spin's behaviour (it needs an address): an empty one switches the queue
+                // off, so a local run needs no Redis and the app runs its jobs inline.
+                eprintln!(
+                    "notice: the Redis trigger for {:?} is off because its address {template:?} is empty",
                     t.component
                 );
+                continue;
             }
             redis_subscriptions.push(RedisSubscription {
                 address,

@@ -1,0 +1,24 @@
+//! Route group `interaction`: `/douyin/favorite/action/`, `/douyin/favorite/list/`,
+//! `/douyin/comment/action/`, `/douyin/comment/list/`.
+
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+use tikspin_core::{comments, favorites, ApiError, Env, Params};
+use tikspin_spin::http::{handle, Route};
+
+#[http_component]
+fn interaction(req: Request) -> Response {
+    handle(
+        req,
+        &[
+            Route::post("/douyin/favorite/action", favorites::favorite_action),
+            Route::get("/douyin/favorite/list", favorite_list),
+            Route::post("/douyin/comment/action", comments::comment_action),
+            Route::get("/douyin/comment/list", comments::comment_list),
+        ],
+    )
+}
+
+fn favorite_list(env: &Env<'_>, params: &Params) -> Result<tikspin_core::videos::VideoList, ApiError> {
+    favorites::favorite_list(env, params, &env.urls())
+}

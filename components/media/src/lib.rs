@@ -1,0 +1,165 @@
+//! Route group `media`: what `play_url`, `cover_url`, `avatar` and `background_image` point at
+//! when no object store is configured, and the JSON 404 for every path no other group claims.
+//!
+//! - `/media/videos/<key>.mp4`, `/media/covers/<id>.jpg`: stored objects, streamed chunk by
+//!   chunk with `Content-Length`, `ETag`, `Accept-Ranges` and single `Range` requests (players
+//!   seek with them).
+//! - `/media/cover/<video_id>.jpg`: the video's stable cover URL — the real cover once it exists,
+//!   a placeholder (not cached) until then.
+//! - `/media/avatar/<user_id>.png`, `/media/background/<user_id>.png`: generated per user.
+
+mod range;
+
+use futures::SinkExt;
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http_component;
+use tikspin_core::api::{ApiError, Empty};
+use tikspin_core::migrate::with_schema;
+use tikspin_core::{videos, Reply};
+use tikspin_spin::blobs::{BlobStore, ObjectMeta};
+use tikspin_spin::http::{Ports, RequestHead};
+
+use range::ByteRange;
+
+#[http_component]
+async fn media(req: IncomingRequest, out: ResponseOutparam) {
+    let head = RequestHead::from_incoming(&req);
+    let Some(rest) = head.path.strip_prefix("/media/") else {
+        return send_json(out, 404, Reply::error::<Empty>(ApiError::no_such_route())).await;
+    };
+    if head.method != Method::Get && head.method != Method::Head {
+        return send_json(out, 405, Reply::error::<Empty>(ApiError::method_not_allowed())).await;
+    }
+    let is_head = head.method == Method::Head;
+    let served = match rest.split_once('/') {
+        Some(("avatar", file)) => generated(out, file, tikspin_media::avatar_png, is_head).await,
+        Some(("background", file)) => generated(out, file, tikspin_media::background_png, is_head).await,
+        Some(("cover", file)) => cover(&head, out, file, is_head).await,
+        Some(("videos" | "covers", _)) => object(&head, out, rest, is_head, "public, max-age=31536000, immutable").await,
+        _ => Err(out),
+    };
+    if let Err(out) = served {
+        send_json(out, 404, Reply::error::<Empty>(ApiError::not_found("no such media"))).await;
+    }
+}
+
+fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
+    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.clone().into_bytes())).collect();
+    let resp = OutgoingResponse::new(Fields::from_list(&fields).expect("valid headers"));
+    resp.set_status_code(status).expect("valid status");
+    resp
+}
+
+async fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String)], body: Vec<u8>) {
+    let resp = response(status, headers);
+    let mut sink = resp.take_body();
+    out.set(resp);
+    if !body.is_empty() {
+        let _ = sink.send(body).await;
+    }
+}
+
+async fn send_json(out: ResponseOutparam, status: u16, reply: Reply) {
+    send_bytes(out, status, &[("content-type", Reply::CONTENT_TYPE.to_string())], reply.into_body()).await
+}
+
+/// `<id>.png` → an image generated for that user.
+async fn generated(out: ResponseOutparam, file: &str, make: fn(i64) -> Vec<u8>, is_head: bool) -> Result<(), ResponseOutparam> {
+    let Some(id) = file.strip_suffix(".png").and_then(|s| s.parse::<i64>().ok()).filter(|id| *id > 0) else {
+        return Err(out);
+    };
+    let png = make(id);
+    let headers = [
+        ("content-type", "image/png".to_string()),
+        ("content-length", png.len().to_string()),
+        ("cache-control", "public, max-age=86400".to_string()),
+    ];
+    send_bytes(out, 200, &headers, if is_head { Vec::new() } else { png }).await;
+    Ok(())
+}
+
+/// The stable cover URL of a video.
+async fn cover(head: &RequestHead, out: ResponseOutparam, file: &str, is_head: bool) -> Result<(), ResponseOutparam> {
+    let Some(video_id) = file.strip_suffix(".jpg").and_then(|s| s.parse::<i64>().ok()).filter(|id| *id > 0) else {
+        return Err(out);
+    };
+    let stored = Ports::open(head).ok().and_then(|ports| with_schema(&ports.sql, || videos::stored_media(&ports.sql, video_id)).ok().flatten());
+    match stored {
+        None => Err(out),
+        Some(media) => match media.cover_key {
+            Some(key) => object(head, out, &key, is_head, "public, max-age=300").await,
+            None => {
+                let jpeg = tikspin_media::placeholder_cover();
+                let headers = [
+                    ("content-type", "image/jpeg".to_string()),
+                    ("content-length", jpeg.len().to_string()),
+                    ("cache-control", "no-cache".to_string()),
+                ];
+                send_bytes(out, 200, &headers, if is_head { Vec::new() } else { jpeg.to_vec() }).await;
+                Ok(())
+            }
+        },
+    }
+}
+
+/// A stored object, whole or one byte range, streamed chunk by chunk.
+async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: bool, cache: &str) -> Result<(), ResponseOutparam> {
+    let Ok(blobs) = BlobStore::open() else { return Err(out) };
+    let Ok(Some(meta)) = blobs.meta(key) else { return Err(out) };
+    let etag = format!("\"{}\"", meta.etag);
+    let common = |extra: &[(&'static str, String)]| {
+        let mut h = vec![
+            ("content-type", meta.content_type.clone()),
+            ("etag", etag.clone()),
+            ("accept-ranges", "bytes".to_string()),
+            ("cache-control", cache.to_string()),
+        ];
+        h.extend_from_slice(extra);
+        h
+    };
+    if head.header("if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+        send_bytes(out, 304, &common(&[]), Vec::new()).await;
+        return Ok(());
+    }
+    let range = match head.header("range").map(|r| ByteRange::parse(r, meta.size)) {
+        None => None,
+        Some(Ok(r)) => r,
+        Some(Err(())) => {
+            let headers = [("content-range", format!("bytes */{}", meta.size))];
+            send_bytes(out, 416, &headers, Vec::new()).await;
+            return Ok(());
+        }
+    };
+    let (status, start, end) = match range {
+        Some(r) => (206, r.start, r.end),
+        None => (200, 0, meta.size.saturating_sub(1)),
+    };
+    let len = if meta.size == 0 { 0 } else { end - start + 1 };
+    let mut headers = common(&[("content-length", len.to_string())]);
+    if status == 206 {
+        headers.push(("content-range", format!("bytes {start}-{end}/{}", meta.size)));
+    }
+    let resp = response(status, &headers);
+    let mut sink = resp.take_body();
+    out.set(resp);
+    if !is_head && len > 0 {
+        stream(&blobs, key, &meta, start, end, &mut sink).await;
+    }
+    Ok(())
+}
+
+async fn stream<S: futures::Sink<Vec<u8>> + Unpin>(blobs: &BlobStore, key: &str, meta: &ObjectMeta, start: u64, end: u64, sink: &mut S) {
+    let chunk = meta.chunk as u64;
+    for index in start / chunk..=end / chunk {
+        let Ok(bytes) = blobs.chunk(key, index) else {
+            eprintln!("{key}: chunk {index} unreadable; response cut short");
+            return;
+        };
+        let base = index * chunk;
+        let from = start.saturating_sub(base) as usize;
+        let to = ((end + 1 - base) as usize).min(bytes.len());
+        if sink.send(bytes[from..to].to_vec()).await.is_err() {
+            return; // the client went away
+        }
+    }
+}

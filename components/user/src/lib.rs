@@ -1,0 +1,18 @@
+//! Route group `user`: `/douyin/user/register/`, `/douyin/user/login/`, `/douyin/user/`.
+
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+use tikspin_core::accounts;
+use tikspin_spin::http::{handle, Route};
+
+#[http_component]
+fn user(req: Request) -> Response {
+    handle(
+        req,
+        &[
+            Route::post("/douyin/user/register", accounts::register),
+            Route::post("/douyin/user/login", accounts::login),
+            Route::get("/douyin/user", accounts::profile),
+        ],
+    )
+}

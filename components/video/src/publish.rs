@@ -1,0 +1,152 @@
+//! `POST /douyin/publish/action/`: the upload streams from the request into the blob store
+//! through the MP4 inspector, so memory stays at one chunk and a file that is not a video is
+//! refused as soon as its first bytes say so. Nothing is left behind on any failure: the
+//! upload is aborted (its chunks deleted) or, after the row failed, the stored object removed.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use spin_sdk::http::IncomingRequest;
+use tikspin_core::api::Empty;
+use tikspin_core::migrate::with_schema;
+use tikspin_core::publish::{self, PublishRequest, StoredVideo};
+use tikspin_core::{auth, ApiError, Env, Params, Reply};
+use tikspin_media::{MediaError, UploadInspector};
+use tikspin_spin::blobs::{new_key, BlobStore, Upload};
+use tikspin_spin::config::var;
+use tikspin_spin::http::{Ports, RequestHead};
+use tikspin_spin::jobs;
+
+/// Text fields (token, title) are small; anything bigger is not a form this API sends.
+const MAX_TEXT_FIELD: usize = 64 * 1024;
+
+pub async fn publish(head: &RequestHead, req: IncomingRequest) -> Reply {
+    let ports = match Ports::open(head) {
+        Ok(p) => p,
+        Err(e) => return Reply::error::<Empty>(e),
+    };
+    let env = ports.env();
+    let blobs = match BlobStore::open() {
+        Ok(b) => b,
+        Err(e) => return Reply::error::<Empty>(publish::storage_failed(e)),
+    };
+    match run(&env, &blobs, head, req).await {
+        Ok(created) => {
+            let redis = var("redis_address");
+            jobs::dispatch(&env, &blobs, created.job_id, &redis, &var("jobs_channel"));
+            if redis.is_empty() {
+                // No worker: this request also re-drives a couple of stuck or retrying jobs.
+                let _ = jobs::sweep(&env, &blobs, 2);
+            }
+            Reply::ok(Empty::default())
+        }
+        Err(e) => Reply::error::<Empty>(e),
+    }
+}
+
+fn max_upload_bytes() -> u64 {
+    var("max_upload_mb").trim().parse::<u64>().unwrap_or(100).saturating_mul(1024 * 1024)
+}
+
+fn authenticate(env: &Env<'_>, params: &Params) -> Result<i64, ApiError> {
+    with_schema(env.sql, || auth::authenticate(env, params))
+}
+
+async fn run(
+    env: &Env<'_>,
+    blobs: &BlobStore,
+    head: &RequestHead,
+    req: IncomingRequest,
+) -> Result<tikspin_core::videos::Created, ApiError> {
+    let max = max_upload_bytes();
+    let mut params = head.params(&[]);
+    // Fail fast on what the head already tells: a bad token in the query, a declared size
+    // over the limit, a body that is not a form.
+    let mut author = match params.token() {
+        Some(_) => Some(authenticate(env, &params)?),
+        None => None,
+    };
+    if head.header("content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > max + MAX_TEXT_FIELD as u64 * 4) {
+        return Err(publish::video_too_large(max));
+    }
+    let boundary = head
+        .header("content-type")
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| ApiError::bad_parameter("publish expects a multipart/form-data body with a `data` file part"))?;
+
+    let stream = req
+        .into_body_stream()
+        .map(|chunk| chunk.map(Bytes::from).map_err(|e| std::io::Error::other(format!("{e:?}"))));
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let key = new_key("videos", "mp4");
+    let mut upload: Option<(Upload<'_>, UploadInspector)> = None;
+
+    let streamed = async {
+        while let Some(mut field) = multipart.next_field().await.map_err(form_error)? {
+            match field.name() {
+                Some("data") if upload.is_none() => {
+                    let (up, inspector) = upload.insert((blobs.begin_upload(&key), UploadInspector::new().with_max_size(max)));
+                    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                        inspector.feed(&chunk).map_err(|e| media_error(e, max))?;
+                        up.write(&chunk).map_err(publish::storage_failed)?;
+                    }
+                }
+                Some(name) => {
+                    let name = name.to_string();
+                    let mut text = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                        text.extend_from_slice(&chunk);
+                        if text.len() > MAX_TEXT_FIELD {
+                            return Err(ApiError::bad_parameter(format!("form field `{name}` is too long")));
+                        }
+                    }
+                    params.insert(name, String::from_utf8_lossy(&text).into_owned());
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+    .await;
+
+    let Some((up, inspector)) = upload else {
+        streamed?;
+        return Err(publish::video_missing());
+    };
+    let checked = streamed.and_then(|()| {
+        let info = inspector.finish().map_err(|e| media_error(e, max))?;
+        let request = PublishRequest::parse(&params)?;
+        let author = match author.take() {
+            Some(a) => a,
+            None => authenticate(env, &params)?,
+        };
+        Ok((info, request, author))
+    });
+    let (info, request, author) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            up.abort();
+            return Err(e);
+        }
+    };
+    let content_type = if info.brand.trim() == "qt" { "video/quicktime" } else { "video/mp4" };
+    let meta = up.finish(content_type).map_err(publish::storage_failed)?;
+    let stored = StoredVideo { play_key: key.clone(), content_type: content_type.to_string(), size_bytes: meta.size as i64 };
+    publish::record(env, author, &request, &stored).inspect_err(|_| {
+        let _ = blobs.delete(&key);
+    })
+}
+
+fn form_error(e: multer::Error) -> ApiError {
+    ApiError::bad_parameter(format!("the upload could not be read as a form: {e}"))
+}
+
+fn media_error(e: MediaError, max: u64) -> ApiError {
+    match e {
+        MediaError::Empty => publish::video_empty(),
+        MediaError::Truncated { .. } => publish::video_truncated(),
+        MediaError::TooLarge { .. } => publish::video_too_large(max),
+        MediaError::NotAVideo => publish::not_a_video(""),
+        other => publish::not_a_video(&other.to_string()),
+    }
+}
+
