@@ -4,6 +4,7 @@
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 use tikspin_core::{comments, favorites, ApiError, Env, Params};
+use tikspin_spin::blobs::{BlobStore, Links};
 use tikspin_spin::http::{handle, Route};
 
 #[http_component]
@@ -20,5 +21,6 @@ fn interaction(req: Request) -> Response {
 }
 
 fn favorite_list(env: &Env<'_>, params: &Params) -> Result<tikspin_core::videos::VideoList, ApiError> {
-    favorites::favorite_list(env, params, &env.urls())
+    let store = BlobStore::open().map_err(tikspin_core::publish::storage_failed)?;
+    favorites::favorite_list(env, params, &Links { urls: env.urls(), store: &store })
 }

@@ -16,6 +16,7 @@ use spin_sdk::http_component;
 use tikspin_core::api::{ApiError, Empty};
 use tikspin_core::migrate::with_schema;
 use tikspin_core::{videos, Reply};
+use tikspin_spin::blobs::kv::KvBlobs;
 use tikspin_spin::blobs::{BlobStore, ObjectMeta};
 use tikspin_spin::http::{Ports, RequestHead};
 
@@ -102,9 +103,23 @@ async fn cover(head: &RequestHead, out: ResponseOutparam, file: &str, is_head: b
     }
 }
 
-/// A stored object, whole or one byte range, streamed chunk by chunk.
+/// A stored object: from the object store by redirect, or from KV whole or one byte range,
+/// streamed chunk by chunk.
 async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: bool, cache: &str) -> Result<(), ResponseOutparam> {
-    let Ok(blobs) = BlobStore::open() else { return Err(out) };
+    let blobs = match BlobStore::open() {
+        Ok(BlobStore::Kv(kv)) => kv,
+        Ok(store) => {
+            let Some(url) = store.direct_url(key) else { return Err(out) };
+            // Presigned URLs expire: the redirect itself must not be cached for long.
+            let headers = [("location", url), ("cache-control", "private, max-age=60".to_string())];
+            send_bytes(out, 302, &headers, Vec::new()).await;
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("media: {e}");
+            return Err(out);
+        }
+    };
     let Ok(Some(meta)) = blobs.meta(key) else { return Err(out) };
     let etag = format!("\"{}\"", meta.etag);
     let common = |extra: &[(&'static str, String)]| {
@@ -148,7 +163,7 @@ async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: b
     Ok(())
 }
 
-async fn stream<S: futures::Sink<Vec<u8>> + Unpin>(blobs: &BlobStore, key: &str, meta: &ObjectMeta, start: u64, end: u64, sink: &mut S) {
+async fn stream<S: futures::Sink<Vec<u8>> + Unpin>(blobs: &KvBlobs, key: &str, meta: &ObjectMeta, start: u64, end: u64, sink: &mut S) {
     let chunk = meta.chunk as u64;
     for index in start / chunk..=end / chunk {
         let Ok(bytes) = blobs.chunk(key, index) else {

@@ -5,10 +5,12 @@ mod welcome;
 
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
-use tikspin_core::{feed, publish as core_publish, ApiError, Env, Params};
-use tikspin_spin::http::{handle_head, json, method_not_allowed, RequestHead, Route};
+use tikspin_core::{feed, publish as core_publish, ApiError, Env, Params, Reply};
+use tikspin_spin::blobs::{BlobStore, Links};
+use tikspin_spin::http::{handle_head, json, method_not_allowed, Ports, RequestHead, Route};
 
 const PUBLISH_ACTION: &str = "/douyin/publish/action";
+const FEED: &str = "/douyin/feed";
 
 #[http_component]
 async fn video(req: IncomingRequest) -> Response {
@@ -18,18 +20,29 @@ async fn video(req: IncomingRequest) -> Response {
         return if head.method == Method::Post { json(200, publish::publish(&head, req).await) } else { method_not_allowed() };
     }
     let body = req.into_body().await.unwrap_or_default();
-    handle_head(
-        &head,
-        &body,
-        &[Route::get("/douyin/feed", feed_page), Route::get("/douyin/publish/list", publish_list)],
-    )
+    if head.path == FEED && head.method == Method::Get {
+        // Async because a fresh deployment's first feed seeds the welcome video.
+        return json(200, feed_page(&head, &head.params(&body)).await);
+    }
+    handle_head(&head, &body, &[Route::get("/douyin/publish/list", publish_list)])
 }
 
-fn feed_page(env: &Env<'_>, params: &Params) -> Result<feed::FeedPage, ApiError> {
-    welcome::seed_once(env);
-    feed::feed(env, params, &env.urls())
+async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
+    let (ports, store) = match Ports::open(head).and_then(|p| Ok((p, open_store()?))) {
+        Ok(opened) => opened,
+        Err(e) => return Reply::error::<feed::FeedPage>(e),
+    };
+    let env = ports.env();
+    welcome::seed_once(&env).await;
+    Reply::from_result(feed::feed(&env, params, &Links { urls: env.urls(), store: &store }))
+}
+
+fn open_store() -> Result<BlobStore, ApiError> {
+    BlobStore::open().map_err(core_publish::storage_failed)
 }
 
 fn publish_list(env: &Env<'_>, params: &Params) -> Result<tikspin_core::videos::VideoList, ApiError> {
-    core_publish::publish_list(env, params, &env.urls())
+    let store = open_store()?;
+    core_publish::publish_list(env, params, &Links { urls: env.urls(), store: &store })
 }
+

@@ -32,10 +32,10 @@ pub async fn publish(head: &RequestHead, req: IncomingRequest) -> Reply {
     match run(&env, &blobs, head, req).await {
         Ok(created) => {
             let redis = var("redis_address");
-            jobs::dispatch(&env, &blobs, created.job_id, &redis, &var("jobs_channel"));
+            jobs::dispatch(&env, &blobs, created.job_id, &redis, &var("jobs_channel")).await;
             if redis.is_empty() {
                 // No worker: this request also re-drives a couple of stuck or retrying jobs.
-                let _ = jobs::sweep(&env, &blobs, 2);
+                let _ = jobs::sweep(&env, &blobs, 2).await;
             }
             Reply::ok(Empty::default())
         }
@@ -87,7 +87,7 @@ async fn run(
                     let (up, inspector) = upload.insert((blobs.begin_upload(&key), UploadInspector::new().with_max_size(max)));
                     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
                         inspector.feed(&chunk).map_err(|e| media_error(e, max))?;
-                        up.write(&chunk).map_err(publish::storage_failed)?;
+                        up.write(&chunk).await.map_err(publish::storage_failed)?;
                     }
                 }
                 Some(name) => {
@@ -124,16 +124,21 @@ async fn run(
     let (info, request, author) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            up.abort();
+            up.abort().await;
             return Err(e);
         }
     };
     let content_type = if info.brand.trim() == "qt" { "video/quicktime" } else { "video/mp4" };
-    let meta = up.finish(content_type).map_err(publish::storage_failed)?;
+    let meta = up.finish(content_type).await.map_err(publish::storage_failed)?;
     let stored = StoredVideo { play_key: key.clone(), content_type: content_type.to_string(), size_bytes: meta.size as i64 };
-    publish::record(env, author, &request, &stored).inspect_err(|_| {
-        let _ = blobs.delete(&key);
-    })
+    let recorded = publish::record(env, author, &request, &stored);
+    if recorded.is_err() {
+        // No row, so no object either.
+        if let Err(e) = blobs.delete(&key).await {
+            eprintln!("could not remove {key} after a failed publish: {e}");
+        }
+    }
+    recorded
 }
 
 fn form_error(e: multer::Error) -> ApiError {

@@ -18,7 +18,7 @@ const SEEDED: &str = "tikspin:welcome:seeded";
 /// Not a PHC string: no password verifies against it, so nobody can log in as the system user.
 const NO_PASSWORD: &str = "!";
 
-pub fn seed_once(env: &Env<'_>) {
+pub async fn seed_once(env: &Env<'_>) {
     if var("seed_welcome_video").trim().eq_ignore_ascii_case("false") {
         return;
     }
@@ -28,12 +28,12 @@ pub fn seed_once(env: &Env<'_>) {
     // Published a millisecond before this request's "now", so the feed that seeded it (videos
     // strictly before now) shows it.
     let earlier = Env { now_ms: env.now_ms - 1, ..*env };
-    if let Err(e) = seed(&earlier) {
+    if let Err(e) = seed(&earlier).await {
         eprintln!("welcome video not seeded: {e}");
     }
 }
 
-fn seed(env: &Env<'_>) -> Result<(), String> {
+async fn seed(env: &Env<'_>) -> Result<(), String> {
     // Creating the system user is the lock: of concurrent first requests, only the one whose
     // insert wins seeds the video.
     let author = match with_schema(env.sql, || users::insert(env.sql, SYSTEM_USER, NO_PASSWORD, env.now_ms)) {
@@ -43,11 +43,11 @@ fn seed(env: &Env<'_>) -> Result<(), String> {
     };
     let blobs = BlobStore::open().map_err(|e| e.0)?;
     let key = new_key("videos", "mp4");
-    let meta = blobs.put(&key, WELCOME_CLIP, "video/mp4").map_err(|e| e.0)?;
+    let meta = blobs.put(&key, WELCOME_CLIP, "video/mp4").await.map_err(|e| e.0)?;
     let stored = StoredVideo { play_key: key, content_type: meta.content_type, size_bytes: meta.size as i64 };
     let request = PublishRequest { title: TITLE.to_string() };
     let created = publish::record(env, author, &request, &stored).map_err(|e| e.msg)?;
     // Inline, so the very feed request that seeded shows the video.
-    jobs::run_job(env, &blobs, created.job_id)?;
+    jobs::run_job(env, &blobs, created.job_id).await?;
     env.kv.set(SEEDED, b"1")
 }

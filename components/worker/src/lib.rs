@@ -13,7 +13,7 @@ use tikspin_spin::jobs::{self, SWEEP_MESSAGE};
 const SWEEP_BATCH: usize = 50;
 
 #[redis_component]
-fn on_message(message: Bytes) -> anyhow::Result<()> {
+async fn on_message(message: Bytes) -> anyhow::Result<()> {
     let text = String::from_utf8_lossy(&message).trim().to_string();
     // No request here: the ports come from the component's variables alone.
     let head = RequestHead::background();
@@ -21,10 +21,10 @@ fn on_message(message: Bytes) -> anyhow::Result<()> {
     let env = ports.env();
     let blobs = BlobStore::open().map_err(|e| anyhow::anyhow!(e.0))?;
     if text == SWEEP_MESSAGE {
-        let n = jobs::sweep(&env, &blobs, SWEEP_BATCH).map_err(anyhow::Error::msg)?;
+        let n = jobs::sweep(&env, &blobs, SWEEP_BATCH).await.map_err(anyhow::Error::msg)?;
         eprintln!("sweep ran {n} job(s)");
         return Ok(());
     }
     let job_id: i64 = text.parse().map_err(|_| anyhow::anyhow!("not a job id: {text:?}"))?;
-    jobs::run_job(&env, &blobs, job_id).map_err(anyhow::Error::msg)
+    jobs::run_job(&env, &blobs, job_id).await.map_err(anyhow::Error::msg)
 }

@@ -7,30 +7,61 @@
 
 use tikspin_core::jobs::{self, CoverJob, Failed, Job};
 use tikspin_core::{publish, Env};
-use tikspin_media::{extract_cover, generated_cover, ReadAt, DEFAULT_MAX_LONG_SIDE};
+use tikspin_media::{extract_cover, generated_cover, MediaError, ReadAt, DEFAULT_MAX_LONG_SIDE};
 
 use crate::blobs::{BlobStore, ObjectMeta};
 
 /// The message that asks the worker to sweep instead of running one job.
 pub const SWEEP_MESSAGE: &str = "sweep";
 
-/// A stored video read by ranges, so a cover job fetches the moov and one key frame only.
-struct StoredVideo<'a> {
-    blobs: &'a BlobStore,
-    key: &'a str,
-    meta: ObjectMeta,
+/// The ranges of a stored video that a cover extraction asked for, fetched ahead.
+///
+/// Extraction is synchronous (`ReadAt`) but storage may be remote (S3), so it runs against
+/// this cache: a read it cannot answer records the range and fails; the caller fetches that
+/// range (at least [`MIN_FETCH`]) and runs it again. A cover needs the moov and one key frame,
+/// so this settles in two or three rounds.
+struct Prefetched {
+    size: u64,
+    ranges: Vec<(u64, Vec<u8>)>,
+    missing: Option<(u64, u64)>,
 }
 
-impl ReadAt for StoredVideo<'_> {
+const MIN_FETCH: u64 = 256 * 1024;
+const MAX_ROUNDS: usize = 8;
+
+impl ReadAt for Prefetched {
     fn len(&self) -> u64 {
-        self.meta.size
+        self.size
     }
 
     fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-        self.blobs
-            .read_range(self.key, &self.meta, offset, len as u64)
-            .map_err(|e| std::io::Error::other(e.0))
+        let end = offset.saturating_add(len as u64).min(self.size);
+        for (start, bytes) in &self.ranges {
+            if *start <= offset && end <= start + bytes.len() as u64 {
+                return Ok(bytes[(offset - start) as usize..(end - start) as usize].to_vec());
+            }
+        }
+        self.missing = Some((offset, end.saturating_sub(offset)));
+        Err(std::io::Error::other("range not fetched yet"))
     }
+}
+
+async fn extract(blobs: &BlobStore, key: &str, meta: &ObjectMeta) -> Result<Vec<u8>, MediaError> {
+    let mut source = Prefetched { size: meta.size, ranges: Vec::new(), missing: None };
+    for _ in 0..MAX_ROUNDS {
+        match extract_cover(&mut source, DEFAULT_MAX_LONG_SIDE) {
+            Ok(cover) => return Ok(cover.jpeg),
+            Err(e) => {
+                let Some((offset, len)) = source.missing.take() else { return Err(e) };
+                let bytes = blobs
+                    .read_range(key, meta, offset, len.max(MIN_FETCH))
+                    .await
+                    .map_err(|e| MediaError::Source(e.0))?;
+                source.ranges.push((offset, bytes));
+            }
+        }
+    }
+    Err(MediaError::Source("the cover needed more reads than expected".into()))
 }
 
 pub fn cover_key(video_id: i64) -> String {
@@ -40,13 +71,12 @@ pub fn cover_key(video_id: i64) -> String {
 /// Makes the cover of a video and marks it ready. A video whose frames cannot be decoded
 /// (another codec, a damaged stream) gets a generated cover instead; only storage trouble is
 /// an error worth retrying.
-fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<(), String> {
-    let meta = blobs.meta(&job.play_key).map_err(|e| e.0)?;
+async fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<(), String> {
+    let meta = blobs.meta(&job.play_key).await.map_err(|e| e.0)?;
     let jpeg = match meta {
         Some(meta) => {
-            let mut source = StoredVideo { blobs, key: &job.play_key, meta };
-            match extract_cover(&mut source, DEFAULT_MAX_LONG_SIDE) {
-                Ok(cover) => cover.jpeg,
+            match extract(blobs, &job.play_key, &meta).await {
+                Ok(jpeg) => jpeg,
                 Err(e) if !e.is_permanent() => return Err(format!("reading the video: {e}")),
                 Err(e) => {
                     eprintln!("video {}: no cover from the stream ({e}); using a generated one", job.video_id);
@@ -57,44 +87,48 @@ fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<(), St
         // The object is gone (deleted by hand?): the video still deserves to become ready.
         None => generated_cover(job.video_id as u64, 360, 640),
     };
-    store_cover(env, blobs, job.video_id, &jpeg)
+    store_cover(env, blobs, job.video_id, &jpeg).await
 }
 
-fn store_cover(env: &Env<'_>, blobs: &BlobStore, video_id: i64, jpeg: &[u8]) -> Result<(), String> {
+async fn store_cover(env: &Env<'_>, blobs: &BlobStore, video_id: i64, jpeg: &[u8]) -> Result<(), String> {
     let key = cover_key(video_id);
-    blobs.put(&key, jpeg, "image/jpeg").map_err(|e| e.0)?;
+    blobs.put(&key, jpeg, "image/jpeg").await.map_err(|e| e.0)?;
     publish::cover_ready(env, video_id, &key).map_err(|e| e.msg)?;
     Ok(())
 }
 
-fn run(env: &Env<'_>, blobs: &BlobStore, job: &Job) -> Result<(), String> {
+async fn run(env: &Env<'_>, blobs: &BlobStore, job: &Job) -> Result<(), String> {
     match job.kind.as_str() {
-        jobs::COVER => make_cover(env, blobs, &job.payload_as::<CoverJob>()?),
+        jobs::COVER => make_cover(env, blobs, &job.payload_as::<CoverJob>()?).await,
         other => Err(format!("unknown job kind {other:?}")),
     }
 }
 
 /// Claims job `job_id` and runs it; a job someone else holds, or that is done, is left alone.
-pub fn run_job(env: &Env<'_>, blobs: &BlobStore, job_id: i64) -> Result<(), String> {
+pub async fn run_job(env: &Env<'_>, blobs: &BlobStore, job_id: i64) -> Result<(), String> {
     let claimed = jobs::claim(env.sql, job_id, env.now_ms, jobs::DEFAULT_LEASE_MS).map_err(|e| e.to_string())?;
     match claimed {
-        Some(job) => finish(env, blobs, &job, run(env, blobs, &job)),
+        Some(job) => {
+            let outcome = run(env, blobs, &job).await;
+            finish(env, blobs, &job, outcome).await
+        }
         None => Ok(()),
     }
 }
 
 /// Claims and runs up to `limit` due or stuck jobs.
-pub fn sweep(env: &Env<'_>, blobs: &BlobStore, limit: usize) -> Result<usize, String> {
+pub async fn sweep(env: &Env<'_>, blobs: &BlobStore, limit: usize) -> Result<usize, String> {
     let due = jobs::claim_due(env.sql, env.now_ms, limit, jobs::DEFAULT_LEASE_MS).map_err(|e| e.to_string())?;
     let n = due.len();
     for job in due {
-        let outcome = run(env, blobs, &job);
-        finish(env, blobs, &job, outcome)?;
+        let outcome = run(env, blobs, &job).await;
+        // One job's failure is recorded on its row; the sweep goes on with the others.
+        let _ = finish(env, blobs, &job, outcome).await;
     }
     Ok(n)
 }
 
-fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(), String>) -> Result<(), String> {
+async fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(), String>) -> Result<(), String> {
     match outcome {
         Ok(()) => jobs::complete(env.sql, job.id).map(drop).map_err(|e| e.to_string()),
         Err(error) => {
@@ -104,7 +138,7 @@ fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(), Strin
             if failed == Failed::Dead && job.kind == jobs::COVER {
                 if let Ok(cover) = job.payload_as::<CoverJob>() {
                     let jpeg = generated_cover(cover.video_id as u64, 360, 640);
-                    store_cover(env, blobs, cover.video_id, &jpeg)?;
+                    store_cover(env, blobs, cover.video_id, &jpeg).await?;
                 }
             }
             Err(error)
@@ -115,7 +149,7 @@ fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(), Strin
 /// Where a new job goes: with no queue configured (`redis_address` empty) it runs here and now;
 /// otherwise its id is published for the worker. A failed publish falls back to running inline
 /// (the row is pending either way, so the job is never lost).
-pub fn dispatch(env: &Env<'_>, blobs: &BlobStore, job_id: i64, redis_address: &str, channel: &str) {
+pub async fn dispatch(env: &Env<'_>, blobs: &BlobStore, job_id: i64, redis_address: &str, channel: &str) {
     if !redis_address.is_empty() {
         let published = spin_sdk::redis::Connection::open(redis_address)
             .and_then(|c| c.publish(channel, &job_id.to_string().into_bytes()));
@@ -124,7 +158,7 @@ pub fn dispatch(env: &Env<'_>, blobs: &BlobStore, job_id: i64, redis_address: &s
             Err(e) => eprintln!("job {job_id}: publishing to Redis failed ({e:?}); running it inline"),
         }
     }
-    if let Err(e) = run_job(env, blobs, job_id) {
+    if let Err(e) = run_job(env, blobs, job_id).await {
         eprintln!("job {job_id}: {e} (it stays queued and will be retried)");
     }
 }

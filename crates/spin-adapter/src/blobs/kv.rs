@@ -1,35 +1,17 @@
-//! Videos and covers: the blob port, with the embedded backend on Spin's key-value store.
+//! The embedded blob backend, on Spin's key-value store.
 //!
 //! Layout in KV: an object `K` is chunks `blob:K:0`, `blob:K:1`, … of [`CHUNK`] bytes (Spin's
 //! stores promise values up to 1 MB) and a meta record `blob:K:meta` written LAST. The meta is
 //! the commit point: an upload that fails or is abandoned never has one, is invisible to
-//! readers, and [`Upload::abort`] deletes its chunks. Memory per upload is one chunk, whatever
+//! readers, and [`KvUpload::abort`] deletes its chunks. Memory per upload is one chunk, whatever
 //! the video's size.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spin_sdk::key_value::Store;
 
+use super::{BlobError, ObjectMeta};
+
 pub const CHUNK: usize = 512 * 1024;
-
-/// What is known about a stored object.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ObjectMeta {
-    pub size: u64,
-    pub content_type: String,
-    pub chunk: usize,
-    /// A strong validator: the first 128 bits of the content's SHA-256, hex.
-    pub etag: String,
-}
-
-#[derive(Debug)]
-pub struct BlobError(pub String);
-
-impl std::fmt::Display for BlobError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 fn kv_err(e: spin_sdk::key_value::Error) -> BlobError {
     BlobError(format!("key-value: {e:?}"))
@@ -43,25 +25,17 @@ fn chunk_key(key: &str, index: u64) -> String {
     format!("blob:{key}:{index}")
 }
 
-/// A fresh object key that owes nothing to the client's filename.
-pub fn new_key(prefix: &str, extension: &str) -> String {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("wasi:random");
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}/{id}.{extension}")
-}
-
-pub struct BlobStore {
+pub struct KvBlobs {
     kv: Store,
 }
 
-impl BlobStore {
+impl KvBlobs {
     pub fn open() -> Result<Self, BlobError> {
         Ok(Self { kv: Store::open_default().map_err(kv_err)? })
     }
 
-    pub fn begin_upload(&self, key: &str) -> Upload<'_> {
-        Upload { store: self, key: key.to_string(), buf: Vec::with_capacity(CHUNK), written: 0, size: 0, hash: Sha256::new() }
+    pub fn begin_upload(&self, key: &str) -> KvUpload<'_> {
+        KvUpload { store: self, key: key.to_string(), buf: Vec::with_capacity(CHUNK), written: 0, size: 0, hash: Sha256::new() }
     }
 
     /// Stores a small object in one go (covers).
@@ -122,9 +96,9 @@ impl BlobStore {
 }
 
 /// An upload in progress: chunks are written as data arrives; nothing is visible until
-/// [`Upload::finish`].
-pub struct Upload<'a> {
-    store: &'a BlobStore,
+/// [`KvUpload::finish`].
+pub struct KvUpload<'a> {
+    store: &'a KvBlobs,
     key: String,
     buf: Vec<u8>,
     written: u64,
@@ -132,7 +106,7 @@ pub struct Upload<'a> {
     hash: Sha256,
 }
 
-impl Upload<'_> {
+impl KvUpload<'_> {
     pub fn size(&self) -> u64 {
         self.size
     }
