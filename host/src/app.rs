@@ -33,6 +33,8 @@ pub struct Limits {
     pub max_request_body: u64,
     /// Request heads (request line + headers) above this get 431.
     pub max_request_head: usize,
+    /// Log each instance's peak linear memory to the component's log (a measuring aid).
+    pub report_instance_memory: bool,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             max_concurrent_instances: 128,
             max_request_body: 256 << 20,
             max_request_head: 64 << 10,
+            report_instance_memory: false,
         }
     }
 }

@@ -54,6 +54,7 @@ fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> 
 
 async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
     let path = req.uri().path().to_string();
+    let method_name = req.method().to_string();
     if path == HEALTH_PATH {
         return plain(StatusCode::OK, "OK");
     }
@@ -103,16 +104,21 @@ async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -
     };
     let logs = component.caps.logs.clone();
     let timeout = app.limits.request_timeout;
+    let report_memory = app.limits.report_instance_memory.then(|| (logs.clone(), format!("{method} {path}", method = method_name)));
     let task = tokio::spawn(async move {
         let _slot = _slot;
         let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, wasi_req, out).await
         };
-        match tokio::time::timeout(timeout, run).await {
+        let result = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
             Err(_) => Err(wasmtime::Error::msg("the request ran out of time")),
+        };
+        if let Some((logs, what)) = report_memory {
+            logs.host_note(&format!("{what}: peak linear memory {} KiB", store.data().limits.peak_memory / 1024));
         }
+        result
     });
     match receiver.await {
         Ok(Ok(resp)) => resp,

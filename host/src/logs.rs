@@ -125,6 +125,11 @@ impl Drop for LineWriter {
 }
 
 impl LogSink {
+    /// A host-side measurement or notice about this component, kept with its stdout.
+    pub fn host_note(&self, message: &str) {
+        self.write_line(Which::Out, format!("host: {message}").as_bytes());
+    }
+
     /// A host-side note about this component (a trap, a timeout), kept with its stderr.
     pub fn host_error(&self, message: &str) {
         self.write_line(Which::Err, format!("host: {message}").as_bytes());

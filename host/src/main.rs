@@ -62,6 +62,9 @@ struct UpArgs {
     /// Instances alive at once; more requests wait.
     #[arg(long, default_value_t = 128)]
     max_instances: u32,
+    /// Log each request's peak instance memory to the component's log (for measurements).
+    #[arg(long)]
+    report_instance_memory: bool,
     /// Where compiled components are cached (default: `<state-dir>/compiled`).
     #[arg(long)]
     compile_cache: Option<PathBuf>,
@@ -106,6 +109,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             request_timeout: Duration::from_secs(args.request_timeout_secs),
             max_concurrent_instances: args.max_instances,
             max_request_body: args.max_request_body_mib << 20,
+            report_instance_memory: args.report_instance_memory,
             ..Limits::default()
         },
         console_logs: !args.quiet,

@@ -56,6 +56,9 @@ impl AllowedHost {
             bail!("{entry:?} is not of the form scheme://host[:port]");
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        // A URL with credentials (`redis://:pw@host:6379`) allows its host: the userinfo is
+        // not part of where the component may connect.
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
         if rest.contains('/') {
             bail!("{entry:?}: an allowed host has no path");
         }
@@ -177,6 +180,14 @@ mod tests {
         assert!(!a.allows_url("redis://127.0.0.1:6380"));
         assert!(a.allows_url("mysql://user:pw@localhost/db"));
         assert!(!a.allows_url("not a url"));
+    }
+
+    #[test]
+    fn credentials_in_an_entry_are_not_part_of_the_host() {
+        let a = allowed(&["redis://:secret@127.0.0.1:6380", "mysql://user:pw@db.local:3306"]);
+        assert!(a.allows("redis", "127.0.0.1", Some(6380)));
+        assert!(a.allows_url("mysql://user:pw@db.local:3306/tikspin"));
+        assert!(!a.allows("redis", "127.0.0.1", Some(6379)));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -31,7 +31,40 @@ pub struct InstanceState {
     pub outbound: crate::capabilities::http::OutboundHooks,
     pub caps: Arc<ComponentCaps>,
     pub services: Arc<Services>,
-    pub limits: StoreLimits,
+    pub limits: Limiter,
+}
+
+/// The per-instance memory limit, remembering how large linear memory grew (for
+/// `--report-instance-memory`, which measures what a request really costs).
+pub struct Limiter {
+    limits: StoreLimits,
+    pub peak_memory: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl InstanceState {
@@ -46,11 +79,14 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: crate::capabilities::http::OutboundHooks::new(caps.allowed_hosts.clone()),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(max_memory)
-                .instances(16)
-                .trap_on_grow_failure(false)
-                .build(),
+            limits: Limiter {
+                limits: wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(max_memory)
+                    .instances(16)
+                    .trap_on_grow_failure(false)
+                    .build(),
+                peak_memory: 0,
+            },
             caps,
             services,
         }
