@@ -1,6 +1,6 @@
 //! Live test against `s3s-fs`, a real S3 server that verifies SigV4 (header and presigned).
 //!
-//! Compiled only with `--features live`; then it FAILS, not skips, without `s3s-fs`: it runs the
+//! Compiled with the `live` feature (on by default); it FAILS, not skips, without `s3s-fs`: it runs the
 //! binary named by `TIKSPIN_S3S_FS`, else `s3s-fs` from `PATH`. Install it with
 //! `cargo install s3s-fs@0.14.1 --features binary --locked`.
 #![cfg(feature = "live")]
