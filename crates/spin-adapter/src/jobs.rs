@@ -46,22 +46,23 @@ impl ReadAt for Prefetched {
     }
 }
 
-async fn extract(blobs: &BlobStore, key: &str, meta: &ObjectMeta) -> Result<Vec<u8>, MediaError> {
+/// The cover, and how many bytes of the video it took to make it.
+async fn extract(blobs: &BlobStore, key: &str, meta: &ObjectMeta) -> (Result<Vec<u8>, MediaError>, u64) {
     let mut source = Prefetched { size: meta.size, ranges: Vec::new(), missing: None };
+    let fetched = |s: &Prefetched| s.ranges.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     for _ in 0..MAX_ROUNDS {
         match extract_cover(&mut source, DEFAULT_MAX_LONG_SIDE) {
-            Ok(cover) => return Ok(cover.jpeg),
+            Ok(cover) => return (Ok(cover.jpeg), fetched(&source)),
             Err(e) => {
-                let Some((offset, len)) = source.missing.take() else { return Err(e) };
-                let bytes = blobs
-                    .read_range(key, meta, offset, len.max(MIN_FETCH))
-                    .await
-                    .map_err(|e| MediaError::Source(e.0))?;
-                source.ranges.push((offset, bytes));
+                let Some((offset, len)) = source.missing.take() else { return (Err(e), fetched(&source)) };
+                match blobs.read_range(key, meta, offset, len.max(MIN_FETCH)).await {
+                    Ok(bytes) => source.ranges.push((offset, bytes)),
+                    Err(e) => return (Err(MediaError::Source(e.0)), fetched(&source)),
+                }
             }
         }
     }
-    Err(MediaError::Source("the cover needed more reads than expected".into()))
+    (Err(MediaError::Source("the cover needed more reads than expected".into())), fetched(&source))
 }
 
 pub fn cover_key(video_id: i64) -> String {
@@ -75,7 +76,16 @@ async fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<
     let meta = blobs.meta(&job.play_key).await.map_err(|e| e.0)?;
     let jpeg = match meta {
         Some(meta) => {
-            match extract(blobs, &job.play_key, &meta).await {
+            let started = std::time::Instant::now();
+            let (extracted, fetched) = extract(blobs, &job.play_key, &meta).await;
+            // A measurement the operator can read in the component's log.
+            println!(
+                "video {}: cover extraction took {} ms, reading {fetched} of {} bytes",
+                job.video_id,
+                started.elapsed().as_millis(),
+                meta.size
+            );
+            match extracted {
                 Ok(jpeg) => jpeg,
                 Err(e) if !e.is_permanent() => return Err(format!("reading the video: {e}")),
                 Err(e) => {
