@@ -77,6 +77,11 @@ fn parse_variable(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
+    // Routine guest errors (a dropped store, a trapped request) must not each pay for a
+    // captured backtrace; panics keep theirs (RUST_BACKTRACE). Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     // Bare `tikspin` (what `cargo run` runs) means `tikspin up --build`.
     let command = match Cli::parse().command {
         Some(c) => c,

@@ -160,3 +160,77 @@ impl Drop for MariaDb {
         stop(&mut self.child);
     }
 }
+
+/// A throwaway S3 server: `s3s-fs`, which verifies SigV4 (header-signed and presigned requests),
+/// serving a fresh directory with one empty bucket. Objects are files under [`Self::bucket_dir`];
+/// multipart state (`.upload-<id>.json`, `.upload_id-<id>.part-<n>`, `.tmp.*`) lives directly in
+/// [`Self::root`].
+pub struct S3sFs {
+    pub port: u16,
+    pub access_key: String,
+    pub secret_key: String,
+    pub bucket: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl S3sFs {
+    pub const INSTALL: &'static str = "cargo install s3s-fs@0.14.1 --features binary --locked";
+
+    /// `TIKSPIN_S3S_FS`, else `s3s-fs` on `PATH`, else `~/.cargo/bin/s3s-fs`.
+    fn binary() -> Result<PathBuf> {
+        if let Some(p) = std::env::var_os("TIKSPIN_S3S_FS") {
+            let p = PathBuf::from(p);
+            if !p.is_file() {
+                bail!("TIKSPIN_S3S_FS={} is not a file", p.display());
+            }
+            return Ok(p);
+        }
+        let on_path = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("s3s-fs")).find(|p| p.is_file()));
+        let in_cargo_home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs")).filter(|p| p.is_file());
+        on_path.or(in_cargo_home).with_context(|| format!("`s3s-fs` is not installed: run `{}` (the CI script does)", Self::INSTALL))
+    }
+
+    pub fn start() -> Result<Self> {
+        let bin = Self::binary()?;
+        let dir = tempfile::tempdir()?;
+        let bucket = "tikspin-e2e".to_string();
+        std::fs::create_dir_all(dir.path().join("data").join(&bucket))?;
+        let log = std::fs::File::create(dir.path().join("s3s-fs.log"))?;
+        let port = free_port();
+        let (access_key, secret_key) = ("TIKSPINE2EACCESSKEY1".to_string(), "e2e/S3+Secret0123456789abcdefGHIJKLMNOP".to_string());
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut s = Self { port, access_key, secret_key, bucket, child, dir };
+        if !wait_until(Duration::from_secs(15), || port_open(port)) {
+            stop(&mut s.child);
+            bail!("s3s-fs did not start on port {port}: {}", std::fs::read_to_string(s.dir.path().join("s3s-fs.log")).unwrap_or_default());
+        }
+        Ok(s)
+    }
+
+    /// The endpoint, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's data directory (buckets are its subdirectories).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.root().join(&self.bucket)
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}

@@ -1,10 +1,8 @@
 //! `POST /douyin/publish/action/`: the upload streams from the request into the blob store
-//! through the MP4 inspector, so memory stays at one chunk and a file that is not a video is
+//! through the MP4 inspector, a body chunk at a time, so memory stays at one storage chunk and a file that is not a video is
 //! refused as soon as its first bytes say so. Nothing is left behind on any failure: the
 //! upload is aborted (its chunks deleted) or, after the row failed, the stored object removed.
 
-use bytes::Bytes;
-use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
 use tikspin_core::api::Empty;
 use tikspin_core::migrate::with_schema;
@@ -13,6 +11,7 @@ use tikspin_core::{auth, ApiError, Env, Params, Reply};
 use tikspin_media::{MediaError, UploadInspector};
 use tikspin_spin::blobs::{new_key, BlobStore, Upload};
 use tikspin_spin::config::var;
+use tikspin_spin::form::{self, FormEvent, FormStream};
 use tikspin_spin::http::{Ports, RequestHead};
 use tikspin_spin::jobs;
 
@@ -70,41 +69,51 @@ async fn run(
     }
     let boundary = head
         .header("content-type")
-        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .and_then(form::boundary)
         .ok_or_else(|| ApiError::bad_parameter("publish expects a multipart/form-data body with a `data` file part"))?;
 
-    let stream = req
-        .into_body_stream()
-        .map(|chunk| chunk.map(Bytes::from).map_err(|e| std::io::Error::other(format!("{e:?}"))));
-    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut form = FormStream::new(req.into_body_stream(), &boundary);
     let key = new_key("videos", "mp4");
     let mut upload: Option<(Upload<'_>, UploadInspector)> = None;
 
     let streamed = async {
-        while let Some(mut field) = multipart.next_field().await.map_err(form_error)? {
-            match field.name() {
-                Some("data") if upload.is_none() => {
-                    let (up, inspector) = upload.insert((blobs.begin_upload(&key), UploadInspector::new().with_max_size(max)));
-                    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-                        inspector.feed(&chunk).map_err(|e| media_error(e, max))?;
-                        up.write(&chunk).await.map_err(publish::storage_failed)?;
-                    }
+        // What the current part is being read into.
+        enum Part {
+            Video,
+            Text(String, Vec<u8>),
+            Ignored,
+        }
+        let mut part = Part::Ignored;
+        loop {
+            match form.next().await.map_err(|e| ApiError::bad_parameter(e.to_string()))? {
+                FormEvent::Field { name, .. } if name == "data" && upload.is_none() => {
+                    upload = Some((blobs.begin_upload(&key), UploadInspector::new().with_max_size(max)));
+                    part = Part::Video;
                 }
-                Some(name) => {
-                    let name = name.to_string();
-                    let mut text = Vec::new();
-                    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-                        text.extend_from_slice(&chunk);
+                FormEvent::Field { name, .. } if name == "data" => part = Part::Ignored,
+                FormEvent::Field { name, .. } => part = Part::Text(name, Vec::new()),
+                FormEvent::Data(bytes) => match &mut part {
+                    Part::Video => {
+                        let (up, inspector) = upload.as_mut().expect("a video part has an upload");
+                        inspector.feed(&bytes).map_err(|e| media_error(e, max))?;
+                        up.write(&bytes).await.map_err(publish::storage_failed)?;
+                    }
+                    Part::Text(name, text) => {
+                        text.extend_from_slice(&bytes);
                         if text.len() > MAX_TEXT_FIELD {
                             return Err(ApiError::bad_parameter(format!("form field `{name}` is too long")));
                         }
                     }
-                    params.insert(name, String::from_utf8_lossy(&text).into_owned());
+                    Part::Ignored => {}
+                },
+                FormEvent::FieldEnd => {
+                    if let Part::Text(name, text) = std::mem::replace(&mut part, Part::Ignored) {
+                        params.insert(name, String::from_utf8_lossy(&text).into_owned());
+                    }
                 }
-                None => {}
+                FormEvent::End => return Ok(()),
             }
         }
-        Ok(())
     }
     .await;
 
@@ -139,10 +148,6 @@ async fn run(
         }
     }
     recorded
-}
-
-fn form_error(e: multer::Error) -> ApiError {
-    ApiError::bad_parameter(format!("the upload could not be read as a form: {e}"))
 }
 
 fn media_error(e: MediaError, max: u64) -> ApiError {

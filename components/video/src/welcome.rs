@@ -4,7 +4,7 @@
 
 use tikspin_core::migrate::with_schema;
 use tikspin_core::publish::{self, PublishRequest, StoredVideo};
-use tikspin_core::{users, Env, SqlError};
+use tikspin_core::{users, videos, Env, SqlError};
 use tikspin_spin::blobs::{new_key, BlobStore};
 use tikspin_spin::config::var;
 use tikspin_spin::jobs;
@@ -35,10 +35,18 @@ pub async fn seed_once(env: &Env<'_>) {
 
 async fn seed(env: &Env<'_>) -> Result<(), String> {
     // Creating the system user is the lock: of concurrent first requests, only the one whose
-    // insert wins seeds the video.
+    // insert wins seeds the video. If the user exists without a video, an earlier seed failed
+    // half-way (say the object store was down): try again.
     let author = match with_schema(env.sql, || users::insert(env.sql, SYSTEM_USER, NO_PASSWORD, env.now_ms)) {
         Ok(id) => id,
-        Err(SqlError::Unique(_)) => return env.kv.set(SEEDED, b"1"),
+        Err(SqlError::Unique(_)) => {
+            let existing = users::find_credentials(env.sql, SYSTEM_USER).map_err(|e| e.to_string())?;
+            let author = existing.map(|c| c.id).ok_or("the system user vanished")?;
+            if !videos::by_author(env.sql, author).map_err(|e| e.to_string())?.is_empty() {
+                return env.kv.set(SEEDED, b"1");
+            }
+            author
+        }
         Err(e) => return Err(e.to_string()),
     };
     let blobs = BlobStore::open().map_err(|e| e.0)?;

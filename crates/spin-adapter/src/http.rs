@@ -109,34 +109,13 @@ impl RequestHead {
     pub fn params(&self, body: &[u8]) -> Params {
         let content_type = self.header("content-type");
         let mut params = Params::from_request(&self.query, content_type, body).with_authorization(self.header("authorization"));
-        if let Some(boundary) = content_type.and_then(|ct| multer::parse_boundary(ct).ok()) {
-            for (name, value) in multipart_text_fields(body, boundary) {
+        if let Some(boundary) = content_type.and_then(crate::form::boundary) {
+            for (name, value) in crate::form::text_fields(body, &boundary) {
                 params.insert(name, value);
             }
         }
         params
     }
-}
-
-/// The text fields of a buffered multipart body (file parts are skipped; a malformed body
-/// yields what was read before the fault, and the service then reports what is missing).
-fn multipart_text_fields(body: &[u8], boundary: String) -> Vec<(String, String)> {
-    let stream = futures::stream::once(futures::future::ready(Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(body))));
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    // The body is already in memory, so every future here is ready at once.
-    futures::executor::block_on(async {
-        let mut fields = Vec::new();
-        while let Ok(Some(field)) = multipart.next_field().await {
-            let Some(name) = field.name().map(str::to_owned) else { continue };
-            if field.file_name().is_some() {
-                continue;
-            }
-            if let Ok(text) = field.text().await {
-                fields.push((name, text));
-            }
-        }
-        fields
-    })
 }
 
 /// The ports of one request, opened from the component's variables.

@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod config;
+pub mod form;
 pub mod http;
 pub mod jobs;
 pub mod kv;

@@ -172,13 +172,22 @@ impl S3Upload<'_> {
         self.size
     }
 
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), BlobError> {
+    /// Fills the part buffer up to exactly [`PART`] (never past it, so it never reallocates)
+    /// and sends each full part before taking more.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), BlobError> {
         self.size += data.len() as u64;
         self.hash.update(data);
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= PART {
-            let part: Vec<u8> = self.buf.drain(..PART).collect();
-            self.send_part(part).await?;
+        while !data.is_empty() {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve_exact(PART);
+            }
+            let take = (PART - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == PART {
+                let part = std::mem::take(&mut self.buf);
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# TikSpin benchmark: the host serving a trivial Spin component vs a native hyper hello-world,
+# measured in the same run so the ratio survives a noisy machine.
+#
+#   bash bench/run.sh          # hello (host) vs native, prints req/s, p50, p99 and host/native %
+#   bash bench/run.sh app      # the same, then the app targets (see `app_targets` below)
+#
+# Environment:
+#   BENCH_SECONDS=10   duration of each load run          BENCH_CONNS=64    connections
+#   BENCH_THREADS=2    wrk threads                        BENCH_WARMUP=2    warm-up seconds per target
+#   BENCH_BUILD=1      0: skip the cargo builds and use what is in target/
+#   BENCH_KEEP=0       1: keep the temp dir (state, logs, wrk outputs) for inspection
+#   TIKSPIN_BIN        host binary (default target/release/tikspin)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MODE="${1:-hello}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CONNS="${BENCH_CONNS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+WARMUP="${BENCH_WARMUP:-2}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+HOST_BIN="${TIKSPIN_BIN:-$TARGET_DIR/release/tikspin}"
+NATIVE_BIN="$TARGET_DIR/release/tikspin-bench-native-hello"
+HELLO_WASM="$TARGET_DIR/wasm32-wasip2/release/tikspin_bench_hello.wasm"
+
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tikspin-bench.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# ---------------------------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------------------------
+build() {
+    [[ "${BENCH_BUILD:-1}" == 1 ]] || return 0
+    log "building host, native reference and hello component (release)"
+    # A failed build (e.g. a workspace member mid-edit) falls back to the artifacts in target/.
+    cargo build --release --bin tikspin -p tikspin-host >&2 ||
+        log "WARNING: host build failed; using the existing $HOST_BIN"
+    cargo build --release -p tikspin-bench-native-hello >&2 ||
+        log "WARNING: native-hello build failed; using the existing $NATIVE_BIN"
+    cargo build --target wasm32-wasip2 --release -p tikspin-bench-hello >&2 ||
+        log "WARNING: hello component build failed; using the existing $HELLO_WASM"
+    if [[ "$MODE" == app ]]; then
+        "$HOST_BIN" build --from "$ROOT/spin.toml" >&2 || log "WARNING: app build failed; using existing components"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Servers: each binds port 0 and prints "Serving http://ADDR"; we read the address back.
+# ---------------------------------------------------------------------------------------------
+# start_server NAME CMD... → sets SERVER_URL (http://ADDR) and records the PID.
+start_server() {
+    local name="$1"; shift
+    local out="$WORK/$name.log"
+    "$@" >"$out" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    local addr="" i
+    for i in $(seq 1 600); do # up to 60 s (first start compiles the component)
+        addr="$(sed -n 's#^Serving http://\([^ ]*\).*#\1#p' "$out" | head -n1)"
+        [[ -n "$addr" ]] && break
+        kill -0 "$pid" 2>/dev/null || { log "$name exited early:"; cat "$out" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -n "$addr" ]] || { log "$name did not start:"; cat "$out" >&2; exit 1; }
+    SERVER_URL="http://$addr"
+    log "$name (pid $pid) on $SERVER_URL"
+}
+
+wait_health() {
+    local url="$1" i
+    for i in $(seq 1 300); do
+        if curl -fsS -o /dev/null "$url/.well-known/spin/health" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "$url never became healthy"; exit 1
+}
+
+# start_host NAME MANIFEST [extra tikspin args...] → SERVER_URL
+start_host() {
+    local name="$1" manifest="$2"; shift 2
+    mkdir -p "$WORK/$name-state"
+    start_server "$name" "$HOST_BIN" up --from "$manifest" --listen 127.0.0.1:0 \
+        --state-dir "$WORK/$name-state" --quiet --compile-cache "$TARGET_DIR/tikspin-compile-cache" "$@"
+    wait_health "$SERVER_URL"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------------
+RESULTS=() # "name|req/s|p50|p99|non2xx|errors"
+
+# wrk prints latencies as 812.00us / 1.23ms / 1.01s; normalise to ms.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+        printf "%.2f", n }'
+}
+
+# bench_url NAME URL [METHOD] [LUA_SCRIPT]
+#   Runs wrk against URL and records req/s, p50, p99. METHOD defaults to GET; anything else is
+#   sent via a generated Lua script (no body). LUA_SCRIPT (a wrk script path) wins over METHOD
+#   and can set bodies, headers, tokens: see `wrk --help` / wrk's scripts/ directory.
+bench_url() {
+    local name="$1" url="$2" method="${3:-GET}" script="${4:-}"
+    local args=(-t"$THREADS" -c"$CONNS" --latency)
+    if [[ -z "$script" && "$method" != GET ]]; then
+        script="$WORK/method-$method.lua"
+        printf 'wrk.method = "%s"\n' "$method" >"$script"
+    fi
+    [[ -n "$script" ]] && args+=(-s "$script")
+    if [[ "$WARMUP" != 0 ]]; then
+        wrk "${args[@]}" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
+    fi
+    log "$name: wrk ${args[*]} -d${SECONDS_PER_RUN}s $url"
+    local out="$WORK/wrk-$name.txt"
+    wrk "${args[@]}" -d"${SECONDS_PER_RUN}s" "$url" >"$out" 2>&1 || { cat "$out" >&2; log "$name: wrk failed"; }
+    local rps p50 p99 non2xx errors
+    rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")"
+    p50="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
+    p99="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
+    errors="$(sed -n 's/.*Socket errors: //p' "$out")"
+    RESULTS+=("$name|${rps:-0}|$p50|$p99|${non2xx:-0}|${errors:-none}")
+    printf '%-22s %10s req/s   p50 %8s ms   p99 %8s ms   non-2xx %s   socket errors: %s\n' \
+        "$name" "${rps:-0}" "$p50" "$p99" "${non2xx:-0}" "${errors:-none}"
+}
+
+rps_of() {
+    local r
+    for r in "${RESULTS[@]}"; do
+        [[ "${r%%|*}" == "$1" ]] && { echo "$r" | cut -d'|' -f2; return; }
+    done
+    echo 0
+}
+
+print_table() {
+    echo
+    printf '%-22s %12s %10s %10s %10s %8s\n' target "req/s" "p50 ms" "p99 ms" "% native" "non-2xx"
+    local native r name rps p50 p99 non2xx errors
+    native="$(rps_of native)"
+    for r in "${RESULTS[@]}"; do
+        IFS='|' read -r name rps p50 p99 non2xx errors <<<"$r"
+        printf '%-22s %12s %10s %10s %9s%% %8s\n' "$name" "$rps" "$p50" "$p99" \
+            "$(awk -v a="$rps" -v b="$native" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "-" }')" "$non2xx"
+    done
+    echo
+    printf 'host/native = %s%%   (target >= 15%%; %ss per target, %s connections, %s wrk threads, %s cores)\n' \
+        "$(awk -v a="$(rps_of host-hello)" -v b="$native" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "-" }')" \
+        "$SECONDS_PER_RUN" "$CONNS" "$THREADS" "$(nproc)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# App targets (`bash bench/run.sh app`). HOOK for the lead: start the real app from spin.toml
+# (start_host sets $SERVER_URL), seed what the endpoints need (e.g. register a user with curl
+# and capture its token), then call bench_url once per endpoint, e.g.
+#     bench_url app-feed "$SERVER_URL/douyin/feed/"
+#     bench_url app-login "$SERVER_URL/douyin/user/login/?username=u&password=p" POST
+#     bench_url app-publish "$SERVER_URL/douyin/publish/action/" POST "$ROOT/bench/publish.lua"
+# Every bench_url row lands in the final table with its % of the native figure.
+# ---------------------------------------------------------------------------------------------
+app_targets() {
+    start_host app "$ROOT/spin.toml" --variable jwt_secret=bench-secret
+    bench_url app-health "$SERVER_URL/.well-known/spin/health"
+    # TODO(lead): app endpoint targets go here.
+}
+
+# ---------------------------------------------------------------------------------------------
+build
+[[ -x "$HOST_BIN" && -x "$NATIVE_BIN" && -f "$HELLO_WASM" ]] || { log "missing build artifacts"; exit 1; }
+
+start_server native "$NATIVE_BIN" --listen 127.0.0.1:0
+NATIVE_URL="$SERVER_URL"
+wait_health "$NATIVE_URL"
+start_host host-hello "$ROOT/bench/hello/spin.toml"
+HOST_URL="$SERVER_URL"
+curl -fsS "$HOST_URL/" | grep -qx hello || { log "host did not answer hello"; exit 1; }
+
+bench_url native "$NATIVE_URL/"
+bench_url host-hello "$HOST_URL/"
+
+case "$MODE" in
+    hello) ;;
+    app) app_targets ;;
+    *) log "unknown mode $MODE (hello | app)"; exit 2 ;;
+esac
+
+print_table
