@@ -69,6 +69,7 @@ build() {
 start_server() {
     local name="$1"; shift
     local out="$WORK/$name.log"
+    : >"$out" # exists before the background job opens it, so the poll below can read it
     "$@" >"$out" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -179,8 +180,92 @@ print_table() {
 # ---------------------------------------------------------------------------------------------
 app_targets() {
     start_host app "$ROOT/spin.toml" --variable jwt_secret=bench-secret
-    bench_url app-health "$SERVER_URL/.well-known/spin/health"
-    # TODO(lead): app endpoint targets go here.
+    local B="$SERVER_URL"
+    seed_app "$B"
+    # Each target is checked once for status_code 0 first: business errors are HTTP 200, so
+    # wrk alone would count a failing endpoint as fast.
+    check "$B/douyin/user/?token=$TOKEN" && bench_url user-profile "$B/douyin/user/?token=$TOKEN"
+    check "$B/douyin/feed/" && bench_url feed-anon-30 "$B/douyin/feed/"
+    check "$B/douyin/feed/?token=$TOKEN" && bench_url feed-login-30 "$B/douyin/feed/?token=$TOKEN"
+    check "$B/douyin/comment/list/?video_id=$VIDEO" && bench_url comment-list-50 "$B/douyin/comment/list/?video_id=$VIDEO"
+    check "$B/douyin/message/chat/?token=$TOKEN&to_user_id=$PEER&pre_msg_time=$NOW_MS" &&
+        bench_url chat-poll-empty "$B/douyin/message/chat/?token=$TOKEN&to_user_id=$PEER&pre_msg_time=$NOW_MS"
+    check "$B/douyin/relation/friend/list/?user_id=$FRIENDLY&token=$FRIENDLY_TOKEN" &&
+        bench_url friend-list-100 "$B/douyin/relation/friend/list/?user_id=$FRIENDLY&token=$FRIENDLY_TOKEN"
+    bench_url favorite-action "$B/" POST "$(favorite_script)"
+    bench_url login "$B/douyin/user/login/?username=bench0&password=secret123" POST
+    bench_url register "$B/" POST "$(register_script)"
+}
+
+# check URL [METHOD]: the endpoint answers status_code 0.
+check() {
+    local body
+    body="$(curl -fsS -X "${2:-GET}" "$1")" || { log "check failed (HTTP): $1"; return 1; }
+    grep -q '"status_code":0' <<<"$body" || { log "check failed: $1 → ${body:0:200}"; return 1; }
+}
+
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+register() { curl -fsS -X POST "$1/douyin/user/register/?username=$2&password=secret123"; }
+
+# seed_app BASE: users, 31 videos, 50 comments on one video, a user with 100 friends.
+seed_app() {
+    local B="$1" r i
+    log "seeding the app (users, videos, comments, friends)"
+    r="$(register "$B" bench0)"; TOKEN="$(json_field "['token']" <<<"$r")"
+    r="$(register "$B" peer0)"; PEER="$(json_field "['user_id']" <<<"$r")"
+    local clip="$ROOT/../shared/fixtures/landscape-2s-noaudio.mp4"
+    for i in $(seq 1 31); do
+        curl -fsS -F "data=@$clip" -F "token=$TOKEN" -F "title=bench $i" "$B/douyin/publish/action/" >/dev/null
+    done
+    VIDEO="$(curl -fsS "$B/douyin/feed/" | json_field "['video_list'][0]['id']")"
+    for i in $(seq 1 50); do
+        curl -fsS -X POST "$B/douyin/comment/action/?token=$TOKEN&video_id=$VIDEO&action_type=1&comment_text=comment%20$i" >/dev/null
+    done
+    r="$(register "$B" friendly)"; FRIENDLY="$(json_field "['user_id']" <<<"$r")"; FRIENDLY_TOKEN="$(json_field "['token']" <<<"$r")"
+    : >"$WORK/tokens.txt"
+    for i in $(seq 1 100); do
+        r="$(register "$B" "fan$i")"
+        local t id; t="$(json_field "['token']" <<<"$r")"; id="$(json_field "['user_id']" <<<"$r")"
+        echo "$t" >>"$WORK/tokens.txt"
+        curl -fsS -X POST "$B/douyin/relation/action/?token=$t&to_user_id=$FRIENDLY&action_type=1" >/dev/null
+        curl -fsS -X POST "$B/douyin/relation/action/?token=$FRIENDLY_TOKEN&to_user_id=$id&action_type=1" >/dev/null
+        curl -fsS -X POST "$B/douyin/message/action/?token=$t&to_user_id=$FRIENDLY&action_type=1&content=hi%20$i" >/dev/null
+    done
+    VIDEO_IDS="$(curl -fsS "$B/douyin/feed/" | python3 -c "import json,sys; print(' '.join(str(v['id']) for v in json.load(sys.stdin)['video_list']))")"
+    NOW_MS="$(($(date +%s) * 1000))"
+    log "seeded: video $VIDEO, friendly user $FRIENDLY, $(wc -l <"$WORK/tokens.txt") fans"
+}
+
+# Likes and unlikes by 100 users over 30 videos: every request is a write transaction.
+favorite_script() {
+    local f="$WORK/favorite.lua"
+    {
+        echo 'local tokens, videos, n = {}, {'"${VIDEO_IDS// /,}"'}, 0'
+        echo 'for line in io.lines("'"$WORK/tokens.txt"'") do tokens[#tokens + 1] = line end'
+        echo 'function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)) end'
+        echo 'function request()'
+        echo '  n = n + 1'
+        echo '  local t = tokens[math.random(#tokens)]'
+        echo '  local v = videos[math.random(#videos)]'
+        echo '  return wrk.format("POST", "/douyin/favorite/action/?token=" .. t .. "&video_id=" .. v .. "&action_type=" .. (n % 2 + 1))'
+        echo 'end'
+    } >"$f"
+    echo "$f"
+}
+
+# A fresh username per request: argon2id-bound.
+register_script() {
+    local f="$WORK/register.lua"
+    {
+        echo 'local n, tag = 0, 0'
+        echo 'function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)); tag = math.random(1, 1000000000) end'
+        echo 'function request()'
+        echo '  n = n + 1'
+        echo '  return wrk.format("POST", "/douyin/user/register/?username=r" .. tag .. "x" .. n .. "&password=secret123")'
+        echo 'end'
+    } >"$f"
+    echo "$f"
 }
 
 # ---------------------------------------------------------------------------------------------

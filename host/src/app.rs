@@ -143,7 +143,7 @@ impl App {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                sqlite.insert(label.clone(), path);
+                sqlite.insert(label.clone(), Arc::new(crate::capabilities::sqlite::SqlitePool::new(path)));
             }
         }
         let services = Arc::new(Services {

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use wasmtime::component::Resource;
 
-use super::blocking;
 use crate::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
 use crate::state::InstanceState;
 
@@ -46,10 +45,9 @@ impl KvStore {
         conn: &Mutex<rusqlite::Connection>,
         f: impl FnOnce(&rusqlite::Connection, &str) -> rusqlite::Result<R>,
     ) -> Result<R, Error> {
-        blocking(|| {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn, label).map_err(|e| Error::Other(e.to_string()))
-        })
+        // One short statement under the store's lock (WAL keeps it brief even beside writers).
+        let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn, label).map_err(|e| Error::Other(e.to_string()))
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
