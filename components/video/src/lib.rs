@@ -32,8 +32,9 @@ async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
         Ok(opened) => opened,
         Err(e) => return Reply::error::<feed::FeedPage>(e),
     };
+    welcome::seed_once(&ports.env()).await;
+    // "Now" is taken after seeding, which may have waited for another request's seed.
     let env = ports.env();
-    welcome::seed_once(&env).await;
     Reply::from_result(feed::feed(&env, params, &Links { urls: env.urls(), store: &store }))
 }
 

@@ -33,6 +33,31 @@ pub async fn seed_once(env: &Env<'_>) {
     }
 }
 
+enum Welcome {
+    Ready,
+    Processing,
+    Missing,
+}
+
+/// Concurrent first feeds lose the race for the system user; they wait for the winner's
+/// video to become ready (milliseconds), so every first feed shows it and none seeds twice.
+fn wait_for_welcome(env: &Env<'_>, author: i64) -> Result<Welcome, String> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    loop {
+        let rows = videos::by_author(env.sql, author).map_err(|e| e.to_string())?;
+        let state = match rows.first() {
+            Some(row) if row.state == videos::READY => return Ok(Welcome::Ready),
+            Some(_) => Welcome::Processing,
+            None => Welcome::Missing,
+        };
+        if started.elapsed() >= PATIENCE {
+            return Ok(state);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 async fn seed(env: &Env<'_>) -> Result<(), String> {
     // Creating the system user is the lock: of concurrent first requests, only the one whose
     // insert wins seeds the video. If the user exists without a video, an earlier seed failed
@@ -42,10 +67,13 @@ async fn seed(env: &Env<'_>) -> Result<(), String> {
         Err(SqlError::Unique(_)) => {
             let existing = users::find_credentials(env.sql, SYSTEM_USER).map_err(|e| e.to_string())?;
             let author = existing.map(|c| c.id).ok_or("the system user vanished")?;
-            if !videos::by_author(env.sql, author).map_err(|e| e.to_string())?.is_empty() {
-                return env.kv.set(SEEDED, b"1");
+            match wait_for_welcome(env, author)? {
+                Welcome::Ready => return env.kv.set(SEEDED, b"1"),
+                // Still processing after the wait: this feed goes without it; a later one sees it.
+                Welcome::Processing => return Ok(()),
+                // The seeding request died before recording the video: take over.
+                Welcome::Missing => author,
             }
-            author
         }
         Err(e) => return Err(e.to_string()),
     };

@@ -130,7 +130,7 @@ impl Ports {
     pub fn open(head: &RequestHead) -> Result<Self, ApiError> {
         let settings = Settings::load(&head.base());
         let sql = SpinSql::open(&settings.database_url).map_err(ApiError::internal_because)?;
-        let kv = SpinKv::open_default().map_err(ApiError::internal_because)?;
+        let kv = SpinKv::lazy_default();
         Ok(Ports { settings, sql, kv, client_addr: head.client_addr().to_string() })
     }
 
