@@ -6,8 +6,12 @@
 //! - [`harness`]: builds the components and the host, starts `tikspin up` on a free port with a
 //!   fresh state dir, waits for health, and stops it on drop; or, with `TIKSPIN_BASE_URL` set,
 //!   points the tests at that server instead (for example a real `spin up`).
+//! - [`api`]: the requests every suite makes alike (envelope checks, registering, multipart).
+//! - [`fixtures`]: the shared test videos and a JPEG decoder for their covers.
 
+pub mod api;
 pub mod client;
+pub mod fixtures;
 pub mod harness;
 pub mod servers;
 

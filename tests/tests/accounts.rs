@@ -2,15 +2,13 @@
 //! real `user` component run by the real host. The contract is `../shared/API.md`; the status
 //! codes are the table in `crates/core/src/api.rs`; the login throttle is `throttle.rs`.
 //!
-//! The tests run a manifest holding only the `user` component (built from the sections of
-//! `spin.toml` that concern it), so they do not wait on components still being written. To run
-//! them against the whole app, change [`manifest`] to return `workspace_root().join("spin.toml")`.
+//! The host runs the whole app of `spin.toml`; every path these tests request is under
+//! `/douyin/user/`, which `user` serves.
 //!
 //! Most tests share one host ([`shared_host`]); the throttle tests each start their own, because
 //! every request comes from 127.0.0.1 and their failed logins would lock the others out.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,9 +19,9 @@ use tikspin_core::api::{
     TOO_MANY_ATTEMPTS, USERNAME_TAKEN, WRONG_CREDENTIALS,
 };
 use tikspin_core::auth::jwt;
+use tikspin_e2e::api::enc;
 use tikspin_e2e::client::{Client, Reply};
 use tikspin_e2e::harness::{HostConfig, TestHost};
-use tikspin_e2e::workspace_root;
 
 /// The HS256 key the host runs with, so the tests can sign their own tokens.
 const JWT_SECRET: &str = "e2e-accounts-secret-5b2f9c7e1d";
@@ -34,15 +32,8 @@ const PROFILE: &str = "/douyin/user/";
 
 // ---- the app under test -------------------------------------------------------------------
 
-/// The manifest the tests run. To test the whole app instead of the `user` component alone:
-/// `workspace_root().join("spin.toml")` (the same app `TestHost::app()` starts).
-fn manifest() -> PathBuf {
-    user_only_manifest()
-}
-
 fn start_host() -> TestHost {
     TestHost::start(HostConfig {
-        manifest: Some(manifest()),
         variables: vec![("jwt_secret".into(), JWT_SECRET.into())],
         ..Default::default()
     })
@@ -61,89 +52,7 @@ fn shared_host() -> Arc<TestHost> {
     host
 }
 
-/// `spin.toml` cut down to the `user` component: the preamble, `[application]`, `[variables]`,
-/// the `[[trigger.http]]` routes of `user` and `[component.user*]`, with `source` and the build
-/// `workdir` made absolute. Written once per test process under `target/`.
-fn user_only_manifest() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = workspace_root();
-        let text = std::fs::read_to_string(root.join("spin.toml")).expect("cannot read spin.toml");
-        let manifest = cut_to_user_component(&text, &root);
-        assert!(
-            manifest.contains("[component.user]") && manifest.contains("component = \"user\""),
-            "spin.toml no longer has the user component and its route:\n{manifest}"
-        );
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let dir = target.join("e2e-accounts");
-        std::fs::create_dir_all(&dir).expect("cannot create the manifest dir");
-        let path = dir.join("spin.toml");
-        let tmp = dir.join(format!("spin.toml.{}", std::process::id()));
-        std::fs::write(&tmp, manifest).expect("cannot write the manifest");
-        std::fs::rename(&tmp, &path).expect("cannot move the manifest into place");
-        path
-    })
-    .clone()
-}
-
-fn cut_to_user_component(text: &str, root: &Path) -> String {
-    // (table name, lines); the preamble before the first table has the name "".
-    let mut sections: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
-    for line in text.lines() {
-        if line.starts_with('[') {
-            let name = line.split('#').next().unwrap().trim().trim_matches(['[', ']']).trim().to_string();
-            sections.push((name, vec![line.to_string()]));
-        } else {
-            sections.last_mut().unwrap().1.push(line.to_string());
-        }
-    }
-    let key_value = |line: &str| -> Option<(String, String)> {
-        let (k, v) = line.split_once('=')?;
-        Some((k.trim().to_string(), v.split('#').next().unwrap().trim().trim_matches('"').to_string()))
-    };
-    let absolute = |rel: &str| {
-        let p = root.join(rel);
-        format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
-    };
-    let mut out = String::new();
-    for (name, lines) in sections {
-        let keep = match name.as_str() {
-            "" | "application" | "variables" | "component.user" => true,
-            "trigger.http" => lines.iter().any(|l| key_value(l) == Some(("component".into(), "user".into()))),
-            n => n.starts_with("component.user."),
-        };
-        if !keep {
-            continue;
-        }
-        for line in lines {
-            match key_value(&line) {
-                Some((k, v)) if name == "component.user" && k == "source" => {
-                    out.push_str(&format!("source = {}\n", absolute(&v)))
-                }
-                Some((k, v)) if name == "component.user.build" && k == "workdir" => {
-                    out.push_str(&format!("workdir = {}\n", absolute(&v)))
-                }
-                _ => {
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
 // ---- requests -----------------------------------------------------------------------------
-
-/// Percent-encodes everything but the unreserved characters (UTF-8 bytes for the rest).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn form(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")

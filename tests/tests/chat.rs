@@ -1,150 +1,26 @@
 //! End to end: the `chat` route group (`/douyin/message/...`) over HTTP, against the real
-//! `user`, `social` and `chat` components served by the real host.
-//!
-//! The host runs a manifest of its own (written once per test process): `spin.toml`'s
-//! application and variables plus the user, social and chat components only, so components
-//! other route groups are still writing cannot break these tests.
+//! `user`, `social` and `chat` components (in the whole app) served by the real host.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Barrier, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
 use std::time::Duration;
 
 use serde_json::Value;
+use tikspin_e2e::api::{enc, envelope, expect_ok, query, register, User as U};
 use tikspin_e2e::client::Client;
-use tikspin_e2e::harness::{HostConfig, TestHost};
-use tikspin_e2e::workspace_root;
+use tikspin_e2e::harness::TestHost;
 
 // ---- the app under test -------------------------------------------------------------------
 
-/// The components this suite needs: `user` registers the users it works with.
-const COMPONENTS: [&str; 3] = ["user", "social", "chat"];
-
-/// `spin.toml` cut down to [`COMPONENTS`], with absolute sources and build directories.
-fn manifest() -> PathBuf {
-    static MANIFEST: OnceLock<PathBuf> = OnceLock::new();
-    MANIFEST
-        .get_or_init(|| {
-            let root = workspace_root();
-            let text = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
-            let out = cut_manifest(&text, &root);
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-chat");
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("spin.toml");
-            std::fs::write(&path, out).unwrap();
-            path
-        })
-        .clone()
-}
-
-fn cut_manifest(text: &str, root: &std::path::Path) -> String {
-    let mut sections: Vec<(String, Vec<&str>)> = vec![(String::new(), Vec::new())];
-    for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with('[') && !t.starts_with("[\"") {
-            sections.push((t.to_string(), Vec::new()));
-        }
-        sections.last_mut().unwrap().1.push(line);
-    }
-    let wanted_component = |header: &str| {
-        let name = header.trim_start_matches("[component.").trim_end_matches(']');
-        let name = name.split('.').next().unwrap_or("");
-        COMPONENTS.contains(&name)
-    };
-    let mut out = String::new();
-    for (header, lines) in &sections {
-        let keep = match header.as_str() {
-            "" | "[application]" | "[variables]" => true,
-            "[[trigger.http]]" => lines.iter().any(|l| {
-                l.split_once('=').is_some_and(|(k, v)| {
-                    k.trim() == "component" && COMPONENTS.contains(&v.trim().trim_matches('"'))
-                })
-            }),
-            h if h.starts_with("[component.") => wanted_component(h),
-            _ => false,
-        };
-        if !keep {
-            continue;
-        }
-        for line in lines {
-            let rewritten = line.split_once('=').and_then(|(k, v)| {
-                let key = k.trim();
-                let v = v.trim().trim_matches('"');
-                (key == "source" || key == "workdir").then(|| format!("{key} = {:?}", root.join(v).display().to_string()))
-            });
-            out.push_str(rewritten.as_deref().unwrap_or(line));
-            out.push('\n');
-        }
-    }
-    for c in COMPONENTS {
-        assert!(out.contains(&format!("[component.{c}]")), "spin.toml declares no component {c}:\n{out}");
-    }
-    out
-}
-
+/// The whole app of `spin.toml` (or `TIKSPIN_BASE_URL`). `user` registers the users this suite
+/// works with; the other components stay out of the way (no `redis_address`, so no Redis
+/// trigger; the welcome video is seeded only by a feed request, which this suite never makes).
 fn host() -> TestHost {
-    if std::env::var_os("TIKSPIN_BASE_URL").is_some() {
-        return TestHost::app();
-    }
-    TestHost::start(HostConfig { manifest: Some(manifest()), ..Default::default() })
+    TestHost::app()
 }
 
 // ---- requests -------------------------------------------------------------------------------
-
-/// Percent-encodes everything but the unreserved characters.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
-/// A response's JSON, after checking the HTTP status is 200 and the envelope is there.
-fn envelope(r: tikspin_e2e::client::Reply) -> Value {
-    assert_eq!(r.status, 200, "business answers are HTTP 200: {}", r.text());
-    let v = r.json();
-    assert!(v["status_code"].is_i64(), "status_code missing: {v}");
-    assert!(v["status_msg"].is_string(), "status_msg missing: {v}");
-    v
-}
-
-#[track_caller]
-fn ok(v: &Value) {
-    assert_eq!(v["status_code"], 0, "expected success: {v}");
-}
-
-#[derive(Clone, Debug)]
-struct U {
-    id: i64,
-    token: String,
-    name: String,
-}
-
-fn unique_name(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    static RUN: OnceLock<u32> = OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id()
-    });
-    format!("{prefix}_{run:08x}_{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn register(c: &Client, prefix: &str) -> U {
-    let name = unique_name(prefix);
-    let v = envelope(c.post_empty(&format!("/douyin/user/register/?{}", query(&[("username", &name), ("password", "secret123")]))));
-    ok(&v);
-    let id = v["user_id"].as_i64().unwrap();
-    assert!(id > 0);
-    U { id, token: v["token"].as_str().unwrap().to_string(), name }
-}
-
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
@@ -207,7 +83,7 @@ fn chat_raw(c: &Client, pairs: &[(&str, &str)]) -> Value {
 #[track_caller]
 fn history(c: &Client, me: &U, peer: &U) -> Vec<M> {
     let v = chat_raw(c, &[("token", &me.token), ("to_user_id", &peer.id.to_string())]);
-    ok(&v);
+    expect_ok(&v);
     message_list(&v)
 }
 
@@ -215,7 +91,7 @@ fn history(c: &Client, me: &U, peer: &U) -> Vec<M> {
 #[track_caller]
 fn poll(c: &Client, me: &U, peer: &U, cursor: i64) -> Vec<M> {
     let v = chat_raw(c, &[("token", &me.token), ("to_user_id", &peer.id.to_string()), ("pre_msg_time", &cursor.to_string())]);
-    ok(&v);
+    expect_ok(&v);
     let got = message_list(&v);
     for m in &got {
         assert_eq!((m.from, m.to), (peer.id, me.id), "a poll returns only the peer's messages to the viewer: {m:?}");
@@ -267,7 +143,7 @@ fn history_is_the_whole_conversation_both_ways_oldest_first() {
     // pre_msg_time=0 and an empty pre_msg_time mean the same as none; the peer sees the same.
     for pre in ["0", ""] {
         let v = chat_raw(c, &[("token", &a.token), ("to_user_id", &b.id.to_string()), ("pre_msg_time", pre)]);
-        ok(&v);
+        expect_ok(&v);
         assert_eq!(message_list(&v), as_a, "pre_msg_time={pre:?}");
     }
     assert_eq!(history(c, &b, &a), as_a, "both sides see one conversation");
@@ -277,7 +153,7 @@ fn history_is_the_whole_conversation_both_ways_oldest_first() {
     // The token may come as a bearer header; the path also answers without its slash.
     let r = c.get_with(&format!("/douyin/message/chat?to_user_id={}", b.id), &[("authorization", &format!("Bearer {}", a.token))]);
     let v = envelope(r);
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(message_list(&v), as_a);
 }
 
@@ -450,7 +326,7 @@ fn emoji_and_cjk_round_trip() {
     // A form body works too (the query is read first, the body is the fallback).
     let form = format!("{}&content={}", query(&[("token", &b.token), ("to_user_id", &a.id.to_string()), ("action_type", "1")]), enc("表单 📮"));
     let v = envelope(c.post("/douyin/message/action/", "application/x-www-form-urlencoded", form.as_bytes()));
-    ok(&v);
+    expect_ok(&v);
 
     let mut want: Vec<&str> = texts.to_vec();
     want.push("表单 📮");
@@ -587,10 +463,10 @@ fn bad_chat_reads_are_refused_with_an_empty_list() {
     // Empty results are [] too, history and poll alike.
     let x = register(c, "rx");
     let v = chat_raw(c, &[("token", tok), ("to_user_id", &x.id.to_string())]);
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["message_list"], serde_json::json!([]), "{v}");
     let v = chat_raw(c, &[("token", tok), ("to_user_id", &bid), ("pre_msg_time", &now_ms().to_string())]);
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["message_list"], serde_json::json!([]), "{v}");
     // And the conversation is intact.
     assert_eq!(contents(&history(c, &a, &b)), ["something to leak"]);

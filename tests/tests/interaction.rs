@@ -12,16 +12,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tikspin_core::api::{AUTH_REQUIRED, BAD_PARAMETER, COMMENT_EMPTY, COMMENT_TOO_LONG, FORBIDDEN, INVALID_TOKEN, NOT_FOUND};
 use tikspin_core::auth::jwt;
-use tikspin_e2e::client::{Client, Reply};
+use tikspin_e2e::api::{assert_user_shape, enc, envelope, expect_ok, expect_refused, publish_form, query, register, User as U};
+use tikspin_e2e::client::Client;
+use tikspin_e2e::fixtures::fixture_bytes;
 use tikspin_e2e::harness::{HostConfig, TestHost};
-use tikspin_e2e::{wait_until, workspace_root};
+use tikspin_e2e::wait_until;
 
 /// The HS256 key the local hosts run with, so tests can sign tokens of their own.
 const JWT_SECRET: &str = "e2e-interaction-secret-8c1d4f0a93";
@@ -91,54 +92,11 @@ fn shared() -> Arc<App> {
     app
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("TIKSPIN_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"));
-    let path = dir.join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
-}
-
 // ---- requests -------------------------------------------------------------------------------
-
-/// Percent-encodes everything but the unreserved characters.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
-/// A response's JSON, after checking the HTTP status is 200 and the envelope is there.
-#[track_caller]
-fn envelope(r: Reply) -> Value {
-    assert_eq!(r.status, 200, "business answers are HTTP 200: {}", r.text());
-    let v = r.json();
-    assert!(v["status_code"].is_i64(), "status_code missing: {v}");
-    assert!(v["status_msg"].is_string(), "status_msg missing: {v}");
-    v
-}
-
-#[track_caller]
-fn ok(v: &Value) {
-    assert_eq!(v["status_code"], 0, "expected success: {v}");
-}
-
-#[track_caller]
-fn refused(v: &Value) {
-    assert_ne!(v["status_code"], 0, "expected a refusal: {v}");
-    assert!(!v["status_msg"].as_str().unwrap().trim().is_empty(), "a refusal needs a status_msg: {v}");
-}
 
 #[track_caller]
 fn refused_with(v: &Value, code: i32) {
-    refused(v);
+    expect_refused(v);
     assert_eq!(v["status_code"], code, "wrong status_code: {v}");
 }
 
@@ -148,29 +106,6 @@ fn post(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
 
 fn get(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
     envelope(c.get(&format!("{path}?{}", query(pairs))))
-}
-
-#[derive(Clone, Debug)]
-struct U {
-    id: i64,
-    token: String,
-    name: String,
-}
-
-fn unique_name(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000;
-    format!("{prefix}{t:x}{n}")
-}
-
-fn register(c: &Client, prefix: &str) -> U {
-    let name = unique_name(prefix);
-    let v = post(c, "/douyin/user/register/", &[("username", &name), ("password", "secret-123")]);
-    ok(&v);
-    let id = v["user_id"].as_i64().unwrap();
-    assert!(id > 0, "{v}");
-    U { id, token: v["token"].as_str().unwrap().to_string(), name }
 }
 
 /// `n` users, registered a few at a time.
@@ -185,28 +120,14 @@ fn register_many(c: &Client, prefix: &str, n: usize) -> Vec<U> {
     users
 }
 
-/// Publishes the small fixture as `author` (multipart built by hand) and returns the new video's
+/// Publishes the small fixture as `author` and returns the new video's
 /// id once the video is ready (in the anonymous feed).
 fn publish(c: &Client, author: &U, title: &str) -> i64 {
     let before: BTreeSet<i64> = video_ids(&publish_list(c, author.id, None));
-    let boundary = "----tikspin-e2e-interaction-7f3a9b";
-    let mut body = Vec::new();
-    for (name, value) in [("token", author.token.as_str()), ("title", title)] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"clip.mp4\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(&fixture("landscape-2s-noaudio.mp4"));
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let v = envelope(c.post("/douyin/publish/action/", &format!("multipart/form-data; boundary={boundary}"), &body));
-    ok(&v);
+    let clip = fixture_bytes("landscape-2s-noaudio.mp4");
+    let (ct, body) = publish_form("----tikspin-e2e-interaction-7f3a9b", &author.token, title, "clip.mp4", &clip);
+    let v = envelope(c.post("/douyin/publish/action/", &ct, &body));
+    expect_ok(&v);
     let after = video_ids(&publish_list(c, author.id, None));
     let new: Vec<i64> = after.difference(&before).copied().collect();
     assert_eq!(new.len(), 1, "one new video expected in the publish list: {before:?} -> {after:?}");
@@ -225,7 +146,7 @@ fn publish_list(c: &Client, user_id: i64, token: Option<&str>) -> Value {
         q.push(("token", t));
     }
     let v = get(c, "/douyin/publish/list/", &q);
-    ok(&v);
+    expect_ok(&v);
     v
 }
 
@@ -248,7 +169,7 @@ fn feed_video(c: &Client, token: Option<&str>, video: i64) -> Option<Value> {
         Some(t) => get(c, "/douyin/feed/", &[("token", t)]),
         None => envelope(c.get("/douyin/feed/")),
     };
-    ok(&v);
+    expect_ok(&v);
     video_list(&v).iter().find(|x| x["id"] == video).cloned()
 }
 
@@ -269,7 +190,7 @@ fn listed_video(c: &Client, author: i64, video: i64) -> Value {
 
 fn profile(c: &Client, user: i64, viewer_token: &str) -> Value {
     let v = get(c, "/douyin/user/", &[("user_id", &user.to_string()), ("token", viewer_token)]);
-    ok(&v);
+    expect_ok(&v);
     v["user"].clone()
 }
 
@@ -318,18 +239,7 @@ fn comment_ids(v: &Value) -> Vec<i64> {
 
 fn follow(c: &Client, who: &U, whom: i64) {
     let v = post(c, "/douyin/relation/action/", &[("token", &who.token), ("to_user_id", &whom.to_string()), ("action_type", "1")]);
-    ok(&v);
-}
-
-#[track_caller]
-fn assert_user_shape(u: &Value) {
-    for k in ["id", "follow_count", "follower_count", "total_favorited", "work_count", "favorite_count"] {
-        assert!(u[k].is_i64(), "User.{k} must be a number: {u}");
-    }
-    for k in ["name", "avatar", "background_image", "signature"] {
-        assert!(u[k].is_string(), "User.{k} must be a string: {u}");
-    }
-    assert!(u["is_follow"].is_boolean(), "User.is_follow must be a boolean: {u}");
+    expect_ok(&v);
 }
 
 // ---- time -----------------------------------------------------------------------------------
@@ -429,7 +339,7 @@ fn like_and_unlike_are_idempotent_and_move_every_counter() {
         assert_eq!(profile(c, fan.id, &fan.token)["favorite_count"], expect, "{why}: fan favorite_count");
         assert_eq!(profile(c, fan.id, &fan.token)["total_favorited"], 0, "{why}: the fan has no videos");
         let list = fav_list(c, fan.id, Some(&fan.token));
-        ok(&list);
+        expect_ok(&list);
         assert_eq!(ordered_ids(&list), if expect == 1 { vec![video] } else { vec![] }, "{why}: favorite list {list}");
         if let Some(rows) = app.fav_rows_for_video(video) {
             assert_eq!(rows, expect, "{why}: favorites rows");
@@ -437,9 +347,9 @@ fn like_and_unlike_are_idempotent_and_move_every_counter() {
     };
 
     counts(0, "before any like");
-    ok(&like(c, &fan, video, 1));
+    expect_ok(&like(c, &fan, video, 1));
     counts(1, "after a like");
-    ok(&like(c, &fan, video, 1));
+    expect_ok(&like(c, &fan, video, 1));
     counts(1, "after liking twice");
     // The same action without the trailing slash, the token in the Authorization header.
     let r = envelope(c.post(
@@ -447,22 +357,22 @@ fn like_and_unlike_are_idempotent_and_move_every_counter() {
         "application/x-www-form-urlencoded",
         format!("token={}&video_id={video}&action_type=1", enc(&fan.token)).as_bytes(),
     ));
-    ok(&r);
+    expect_ok(&r);
     counts(1, "after a third like (form body, no trailing slash)");
-    ok(&like(c, &fan, video, 2));
+    expect_ok(&like(c, &fan, video, 2));
     counts(0, "after an unlike");
-    ok(&like(c, &fan, video, 2));
+    expect_ok(&like(c, &fan, video, 2));
     counts(0, "after unliking twice");
     // No token at all: refused, nothing moved.
     refused_with(&envelope(c.post_empty(&format!("{FAV_ACTION}?video_id={video}&action_type=1"))), AUTH_REQUIRED);
     counts(0, "after a like without a token");
 
     // Liking one's own video: the same user is both author and liker.
-    ok(&like(c, &author, video, 1));
+    expect_ok(&like(c, &author, video, 1));
     let me = profile(c, author.id, &author.token);
     assert_eq!((me["total_favorited"].as_i64(), me["favorite_count"].as_i64()), (Some(1), Some(1)), "self-like: {me}");
     assert_eq!(listed_video(c, author.id, video)["favorite_count"], 1);
-    ok(&like(c, &author, video, 2));
+    expect_ok(&like(c, &author, video, 2));
     let me = profile(c, author.id, &author.token);
     assert_eq!((me["total_favorited"].as_i64(), me["favorite_count"].as_i64()), (Some(0), Some(0)), "self-unlike: {me}");
 }
@@ -480,16 +390,16 @@ fn favorite_list_is_newest_liked_first_and_viewer_relative() {
     let v3 = publish(c, &a, "three");
     let v4 = publish(c, &b, "four");
     for v in [v2, v1, v4, v3] {
-        ok(&like(c, &fan, v, 1));
+        expect_ok(&like(c, &fan, v, 1));
         std::thread::sleep(Duration::from_millis(3));
     }
     // Re-liking an old one does not move it to the front (it is the same like).
-    ok(&like(c, &fan, v2, 1));
+    expect_ok(&like(c, &fan, v2, 1));
     let newest_first = vec![v3, v4, v1, v2];
 
     // The fan's own view: every video liked.
     let own = fav_list(c, fan.id, Some(&fan.token));
-    ok(&own);
+    expect_ok(&own);
     assert_eq!(ordered_ids(&own), newest_first, "newest-liked first: {own}");
     for v in video_list(&own) {
         assert_eq!(v["is_favorite"], true, "the fan liked every video of their list: {v}");
@@ -509,7 +419,7 @@ fn favorite_list_is_newest_liked_first_and_viewer_relative() {
     // Anonymous (no token, an empty token, a token that does not verify): readable, no flags.
     for token in [None, Some(""), Some("not-a-token")] {
         let anon = fav_list(c, fan.id, token);
-        ok(&anon);
+        expect_ok(&anon);
         assert_eq!(ordered_ids(&anon), newest_first, "anonymous ({token:?}): {anon}");
         for v in video_list(&anon) {
             assert_eq!(v["is_favorite"], false, "anonymous viewers like nothing: {v}");
@@ -518,10 +428,10 @@ fn favorite_list_is_newest_liked_first_and_viewer_relative() {
     }
 
     // Another viewer who liked v1 only and follows a.
-    ok(&like(c, &watcher, v1, 1));
+    expect_ok(&like(c, &watcher, v1, 1));
     follow(c, &watcher, a.id);
     let seen = fav_list(c, fan.id, Some(&watcher.token));
-    ok(&seen);
+    expect_ok(&seen);
     assert_eq!(ordered_ids(&seen), newest_first);
     for v in video_list(&seen) {
         let id = v["id"].as_i64().unwrap();
@@ -540,17 +450,17 @@ fn favorite_list_is_newest_liked_first_and_viewer_relative() {
     // Without user_id (or with 0), the token's own list.
     for q in [format!("{FAV_LIST}?token={}", enc(&fan.token)), format!("{FAV_LIST}?user_id=0&token={}", enc(&fan.token))] {
         let mine = envelope(c.get(&q));
-        ok(&mine);
+        expect_ok(&mine);
         assert_eq!(ordered_ids(&mine), newest_first, "{q}: {mine}");
     }
 
     // Unliking removes from the list and keeps the order of the rest.
-    ok(&like(c, &fan, v4, 2));
+    expect_ok(&like(c, &fan, v4, 2));
     assert_eq!(ordered_ids(&fav_list(c, fan.id, None)), vec![v3, v1, v2]);
     assert_eq!(profile(c, fan.id, &fan.token)["favorite_count"], 3);
     assert_eq!(profile(c, b.id, &fan.token)["total_favorited"], 0);
     // Liking again puts it first: it is the newest like now.
-    ok(&like(c, &fan, v4, 1));
+    expect_ok(&like(c, &fan, v4, 1));
     assert_eq!(ordered_ids(&fav_list(c, fan.id, None)), vec![v4, v3, v1, v2]);
     if let Some(rows) = app.fav_rows_for_user(fan.id) {
         assert_eq!(rows, 4);
@@ -575,7 +485,7 @@ fn comments_are_returned_whole_listed_newest_first_and_counted() {
         let before = now_ms();
         let v = add_comment(c, who, video, text);
         let after = now_ms();
-        ok(&v);
+        expect_ok(&v);
         let cm = &v["comment"];
         assert!(cm["id"].as_i64().is_some_and(|id| id > 0), "comment.id: {v}");
         assert_eq!(cm["content"], text, "{v}");
@@ -601,7 +511,7 @@ fn comments_are_returned_whole_listed_newest_first_and_counted() {
 
     // Anonymous: readable, newest first, nobody followed.
     let anon = comment_list(c, video, None);
-    ok(&anon);
+    expect_ok(&anon);
     assert_eq!(comment_ids(&anon), newest_first, "newest first: {anon}");
     for cm in comments(&anon) {
         let (_, user, text, date) = added.iter().find(|a| a.0 == cm["id"]).unwrap();
@@ -613,12 +523,12 @@ fn comments_are_returned_whole_listed_newest_first_and_counted() {
     }
     // A token that does not verify reads anonymously too.
     let stale = comment_list(c, video, Some("stale.token.value"));
-    ok(&stale);
+    expect_ok(&stale);
     assert_eq!(comment_ids(&stale), newest_first);
 
     // The viewer follows u: only u's comment says so.
     let seen = comment_list(c, video, Some(&viewer.token));
-    ok(&seen);
+    expect_ok(&seen);
     assert_eq!(comment_ids(&seen), newest_first);
     for cm in comments(&seen) {
         assert_eq!(cm["user"]["is_follow"], cm["user"]["id"] == u.id, "viewer follows u only: {cm}");
@@ -628,7 +538,7 @@ fn comments_are_returned_whole_listed_newest_first_and_counted() {
         &format!("{COMMENT_LIST}?video_id={video}"),
         &[("authorization", &format!("Bearer {}", viewer.token))],
     ));
-    ok(&bearer);
+    expect_ok(&bearer);
     for cm in comments(&bearer) {
         assert_eq!(cm["user"]["is_follow"], cm["user"]["id"] == u.id, "bearer viewer follows u only: {cm}");
     }
@@ -642,7 +552,7 @@ fn comments_are_returned_whole_listed_newest_first_and_counted() {
     // A second video's comments are its own.
     let other = publish(c, &author, "quiet video");
     let empty = comment_list(c, other, None);
-    ok(&empty);
+    expect_ok(&empty);
     assert_eq!(comments(&empty).len(), 0);
     assert_eq!(listed_video(c, author.id, other)["comment_count"], 0);
 }
@@ -658,7 +568,7 @@ fn only_the_commenter_or_the_video_author_may_delete() {
     let video = publish(c, &author, "moderated");
     let other_video = publish(c, &stranger, "elsewhere");
     let id = |v: &Value| {
-        ok(v);
+        expect_ok(v);
         v["comment"]["id"].as_i64().unwrap()
     };
     let c1 = id(&add_comment(c, &u, video, "u one"));
@@ -676,16 +586,16 @@ fn only_the_commenter_or_the_video_author_may_delete() {
     }
     // The right comment id with another video's id: refused, nothing changes.
     let before = snapshot(&app, &watch, &people);
-    refused(&delete_comment(c, &u, other_video, c1));
+    expect_refused(&delete_comment(c, &u, other_video, c1));
     assert_eq!(snapshot(&app, &watch, &people), before);
 
     assert_eq!(comment_ids(&comment_list(c, video, None)), vec![c3, c2, c1]);
     // The commenter deletes their own.
-    ok(&delete_comment(c, &u, video, c1));
+    expect_ok(&delete_comment(c, &u, video, c1));
     assert_eq!(comment_ids(&comment_list(c, video, None)), vec![c3, c2]);
     assert_eq!(listed_video(c, author.id, video)["comment_count"], 2);
     // The video's author deletes someone else's comment on their video.
-    ok(&delete_comment(c, &author, video, c3));
+    expect_ok(&delete_comment(c, &author, video, c3));
     assert_eq!(comment_ids(&comment_list(c, video, None)), vec![c2]);
     assert_eq!(listed_video(c, author.id, video)["comment_count"], 1);
     assert_eq!(feed_video_present(c, None, video)["comment_count"], 1);
@@ -701,7 +611,7 @@ fn only_the_commenter_or_the_video_author_may_delete() {
         assert_eq!(snapshot(&app, &watch, &people), before, "{v}");
     }
     // Without video_id (the contract makes it optional on delete) the commenter still may.
-    ok(&post(c, COMMENT_ACTION, &[("token", &u.token), ("action_type", "2"), ("comment_id", &c2.to_string())]));
+    expect_ok(&post(c, COMMENT_ACTION, &[("token", &u.token), ("action_type", "2"), ("comment_id", &c2.to_string())]));
     assert!(comment_ids(&comment_list(c, video, None)).is_empty());
     assert_eq!(listed_video(c, author.id, video)["comment_count"], 0);
     assert_eq!(feed_video_present(c, None, video)["comment_count"], 0);
@@ -729,10 +639,10 @@ fn comment_dates_follow_the_deployment_time_zone() {
                 let before = now_ms();
                 let v = add_comment(c, &author, video, "today");
                 let after = now_ms();
-                ok(&v);
+                expect_ok(&v);
                 assert_date(&v["comment"]["create_date"], before, after, offset);
                 let list = comment_list(c, video, None);
-                ok(&list);
+                expect_ok(&list);
                 assert_eq!(comments(&list).len(), 1);
                 assert_date(&comments(&list)[0]["create_date"], before, after, offset);
             });
@@ -756,7 +666,7 @@ fn the_next_feed_shows_every_like_and_comment() {
         // Prime the cache, then change, then read at once.
         assert_eq!(feed_video_present(c, None, video)["favorite_count"], 0, "round {round}");
         assert_eq!(feed_video_present(c, Some(&fan.token), video)["is_favorite"], false);
-        ok(&like(c, &fan, video, 1));
+        expect_ok(&like(c, &fan, video, 1));
         let v = feed_video_present(c, None, video);
         assert_eq!(v["favorite_count"], 1, "round {round}: the feed right after a like: {v}");
         assert_eq!(v["author"]["total_favorited"], 1, "round {round}: {v}");
@@ -764,26 +674,26 @@ fn the_next_feed_shows_every_like_and_comment() {
         let v = feed_video_present(c, Some(&fan.token), video);
         assert_eq!((v["favorite_count"].as_i64(), v["is_favorite"].as_bool()), (Some(1), Some(true)), "round {round}: {v}");
         assert_eq!(feed_video_present(c, Some(&other.token), video)["is_favorite"], false);
-        ok(&like(c, &other, video, 1));
+        expect_ok(&like(c, &other, video, 1));
         assert_eq!(feed_video_present(c, Some(&fan.token), video)["favorite_count"], 2, "round {round}: second like");
-        ok(&like(c, &fan, video, 2));
+        expect_ok(&like(c, &fan, video, 2));
         let v = feed_video_present(c, Some(&fan.token), video);
         assert_eq!((v["favorite_count"].as_i64(), v["is_favorite"].as_bool()), (Some(1), Some(false)), "round {round}: {v}");
-        ok(&like(c, &other, video, 2));
+        expect_ok(&like(c, &other, video, 2));
         assert_eq!(feed_video_present(c, None, video)["favorite_count"], 0, "round {round}: after both unlikes");
-        ok(&like(c, &fan, video, 1));
+        expect_ok(&like(c, &fan, video, 1));
         let v = feed_video_present(c, None, fans_video);
         assert_eq!(v["author"]["favorite_count"], 1, "round {round}: the liker's favorite_count on the feed: {v}");
-        ok(&like(c, &fan, video, 2));
+        expect_ok(&like(c, &fan, video, 2));
         let v = feed_video_present(c, None, fans_video);
         assert_eq!(v["author"]["favorite_count"], 0, "round {round}: the liker's favorite_count on the feed: {v}");
 
         assert_eq!(feed_video_present(c, None, video)["comment_count"], 0);
         let added = add_comment(c, &fan, video, "cache me if you can");
-        ok(&added);
+        expect_ok(&added);
         assert_eq!(feed_video_present(c, None, video)["comment_count"], 1, "round {round}: the feed right after a comment");
         let id = added["comment"]["id"].as_i64().unwrap();
-        ok(&delete_comment(c, &author, video, id));
+        expect_ok(&delete_comment(c, &author, video, id));
         assert_eq!(feed_video_present(c, None, video)["comment_count"], 0, "round {round}: the feed right after a delete");
         assert_eq!(feed_video_present(c, Some(&fan.token), video)["comment_count"], 0);
     }
@@ -813,7 +723,7 @@ fn fifty_users_liking_one_video_at_once_count_fifty() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for r in &replies {
-        ok(r);
+        expect_ok(r);
     }
     assert_eq!(listed_video(c, author.id, video)["favorite_count"], 50);
     let fed = feed_video_present(c, None, video);
@@ -843,7 +753,7 @@ fn twenty_concurrent_likes_by_one_user_count_once() {
                 let (barrier, fan) = (&barrier, &fan);
                 s.spawn(move || {
                     barrier.wait();
-                    ok(&like(c, fan, video, action));
+                    expect_ok(&like(c, fan, video, action));
                 });
             }
         });
@@ -868,7 +778,7 @@ fn concurrent_like_unlike_pairs_leave_counts_equal_to_rows() {
     // Each fan sends a like and an unlike at the same moment, three times over; some start
     // liked, so both orders happen.
     for f in fans.iter().step_by(2) {
-        ok(&like(c, f, video, 1));
+        expect_ok(&like(c, f, video, 1));
     }
     for round in 0..3 {
         let barrier = Barrier::new(fans.len() * 2);
@@ -915,7 +825,7 @@ fn concurrent_comment_adds_and_deletes_keep_comment_count_exact() {
     let old: Vec<(usize, i64)> = (0..10)
         .map(|i| {
             let v = add_comment(c, &people[i], video, &format!("old {i}"));
-            ok(&v);
+            expect_ok(&v);
             (i, v["comment"]["id"].as_i64().unwrap())
         })
         .collect();
@@ -933,7 +843,7 @@ fn concurrent_comment_adds_and_deletes_keep_comment_count_exact() {
             s.spawn(move || {
                 barrier.wait();
                 let v = add_comment(c, who, video, &format!("new {i}"));
-                ok(&v);
+                expect_ok(&v);
                 new_ids.lock().unwrap().push(v["comment"]["id"].as_i64().unwrap());
             });
         }
@@ -971,7 +881,7 @@ fn concurrent_comment_adds_and_deletes_keep_comment_count_exact() {
     assert_eq!(new_ids.len(), 20, "20 distinct new comments");
 
     let list = comment_list(c, video, None);
-    ok(&list);
+    expect_ok(&list);
     let listed: BTreeSet<i64> = comment_ids(&list).into_iter().collect();
     assert_eq!(listed, new_ids, "the list holds exactly the new comments");
     assert_eq!(comments(&list).len(), 20);
@@ -991,7 +901,7 @@ fn bad_favorite_requests_change_nothing() {
     let author = register(c, "ba");
     let fan = register(c, "bf");
     let video = publish(c, &author, "leave me alone");
-    ok(&like(c, &author, video, 1)); // a non-zero starting point
+    expect_ok(&like(c, &author, video, 1)); // a non-zero starting point
     let watch = [(author.id, video)];
     let people = [&author, &fan];
     let vid = video.to_string();
@@ -1039,14 +949,14 @@ fn bad_favorite_requests_change_nothing() {
         let before = snapshot(&app, &watch, &people);
         let q: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let v = post(c, FAV_ACTION, &q);
-        refused(&v);
+        expect_refused(&v);
         if let Some(code) = code {
             assert_eq!(v["status_code"], *code, "{what}: {v}");
         }
         assert_eq!(snapshot(&app, &watch, &people), before, "{what} changed something: {v}");
     }
     // And it all still works afterwards.
-    ok(&like(c, &fan, video, 1));
+    expect_ok(&like(c, &fan, video, 1));
     assert_eq!(listed_video(c, author.id, video)["favorite_count"], 2);
 }
 
@@ -1059,7 +969,7 @@ fn bad_comment_requests_change_nothing() {
     let stranger = register(c, "es");
     let video = publish(c, &author, "careful");
     let first = add_comment(c, &u, video, "keep me");
-    ok(&first);
+    expect_ok(&first);
     let kept = first["comment"]["id"].as_i64().unwrap();
     let watch = [(author.id, video)];
     let people = [&author, &u, &stranger];
@@ -1101,7 +1011,7 @@ fn bad_comment_requests_change_nothing() {
         let before = snapshot(&app, &watch, &people);
         let q: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let v = post(c, COMMENT_ACTION, &q);
-        refused(&v);
+        expect_refused(&v);
         if let Some(code) = code {
             assert_eq!(v["status_code"], *code, "{what}: {v}");
         }
@@ -1114,7 +1024,7 @@ fn bad_comment_requests_change_nothing() {
     for text in ["a".repeat(500), "评".repeat(500), "😀".repeat(500), format!("{}{}", "ab好😀".repeat(124), "好😀评a")] {
         assert_eq!(text.chars().count(), 500);
         let v = add_comment(c, &u, video, &text);
-        ok(&v);
+        expect_ok(&v);
         assert_eq!(v["comment"]["content"].as_str(), Some(text.as_str()), "500 chars round-trip");
         expect.insert(0, v["comment"]["id"].as_i64().unwrap());
         let list = comment_list(c, video, None);
@@ -1146,7 +1056,7 @@ fn comment_text_round_trips_unchanged() {
     let mut ids = Vec::new();
     for text in texts {
         let v = add_comment(c, &u, video, text);
-        ok(&v);
+        expect_ok(&v);
         assert_eq!(v["comment"]["content"].as_str(), Some(text), "add returns the text as sent: {v}");
         ids.push(v["comment"]["id"].as_i64().unwrap());
     }
@@ -1157,7 +1067,7 @@ fn comment_text_round_trips_unchanged() {
         "application/x-www-form-urlencoded",
         format!("comment_text={}&token={}", enc(via_body), enc(&u.token)).as_bytes(),
     ));
-    ok(&r);
+    expect_ok(&r);
     assert_eq!(r["comment"]["content"].as_str(), Some(via_body));
     ids.push(r["comment"]["id"].as_i64().unwrap());
     // Without any token the same request is refused.
@@ -1169,7 +1079,7 @@ fn comment_text_round_trips_unchanged() {
     refused_with(&r, AUTH_REQUIRED);
 
     let list = comment_list(c, video, Some(&author.token));
-    ok(&list);
+    expect_ok(&list);
     let got: Vec<&str> = comments(&list).iter().map(|x| x["content"].as_str().unwrap()).collect();
     let mut want: Vec<&str> = texts.to_vec();
     want.push(via_body);
@@ -1202,7 +1112,7 @@ fn declared_lists_are_arrays_even_on_errors() {
         ("unknown video, with a token", format!("{COMMENT_LIST}?video_id=987654321&token={}", enc(&author.token))),
     ] {
         let v = envelope(c.get(&path));
-        refused(&v);
+        expect_refused(&v);
         assert_eq!(v["comment_list"], json!([]), "{what}: comment_list must be []: {v}");
     }
     for (what, path) in [
@@ -1212,21 +1122,21 @@ fn declared_lists_are_arrays_even_on_errors() {
         ("no user_id and no token", FAV_LIST.to_string()),
     ] {
         let v = envelope(c.get(&path));
-        refused(&v);
+        expect_refused(&v);
         assert_eq!(v["video_list"], json!([]), "{what}: video_list must be []: {v}");
     }
     // Success with nothing in it: [] too, readable anonymously.
     let v = comment_list(c, video, None);
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["comment_list"], json!([]));
     let v = fav_list(c, lonely.id, None);
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["video_list"], json!([]));
     // The same paths without the trailing slash.
     let v = envelope(c.get(&format!("/douyin/comment/list?video_id={video}")));
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["comment_list"], json!([]));
     let v = envelope(c.get(&format!("/douyin/favorite/list?user_id={}", lonely.id)));
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(v["video_list"], json!([]));
 }

@@ -4,7 +4,9 @@
 use std::thread;
 
 use serde_json::Value;
+use tikspin_e2e::api::{expect_ok, publish_form};
 use tikspin_e2e::client::Client;
+use tikspin_e2e::fixtures::fixture_bytes;
 use tikspin_e2e::harness::{HostConfig, TestHost};
 use tikspin_e2e::servers::MariaDb;
 
@@ -12,32 +14,20 @@ fn var(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
-fn ok(v: &Value) -> &Value {
-    assert_eq!(v["status_code"], 0, "{v}");
-    v
-}
-
 fn register(c: &Client, name: &str) -> (i64, String) {
     let v = c.post_empty(&format!("/douyin/user/register/?username={name}&password=secret123")).json();
-    ok(&v);
+    expect_ok(&v);
     (v["user_id"].as_i64().unwrap(), v["token"].as_str().unwrap().to_string())
 }
 
 fn publish(c: &Client, token: &str, title: &str) {
-    let clip = std::fs::read(tikspin_e2e::workspace_root().join("../shared/fixtures/landscape-2s-noaudio.mp4")).unwrap();
-    let boundary = "tikspin-mysql-test";
-    let mut body = Vec::new();
-    for (name, value) in [("token", token), ("title", title)] {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"a.mp4\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    body.extend(clip);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    ok(&c.post("/douyin/publish/action/", &format!("multipart/form-data; boundary={boundary}"), &body).json());
+    let clip = fixture_bytes("landscape-2s-noaudio.mp4");
+    let (ct, body) = publish_form("tikspin-mysql-test", token, title, "a.mp4", &clip);
+    expect_ok(&c.post("/douyin/publish/action/", &ct, &body).json());
 }
 
 fn user(c: &Client, token: &str, id: i64) -> Value {
-    ok(&c.get(&format!("/douyin/user/?user_id={id}&token={token}")).json())["user"].clone()
+    expect_ok(&c.get(&format!("/douyin/user/?user_id={id}&token={token}")).json())["user"].clone()
 }
 
 #[test]
@@ -51,7 +41,7 @@ fn every_route_group_works_on_mysql() {
 
     // The welcome video was seeded into MySQL by the first feed.
     let feed = c.get("/douyin/feed/").json();
-    assert_eq!(ok(&feed)["video_list"].as_array().unwrap().len(), 1, "{feed}");
+    assert_eq!(expect_ok(&feed)["video_list"].as_array().unwrap().len(), 1, "{feed}");
 
     // Two concurrent registrations of one name: exactly one user (the UNIQUE index on MySQL).
     let outcomes: Vec<i64> = thread::scope(|s| {
@@ -64,23 +54,23 @@ fn every_route_group_works_on_mysql() {
     let (author, author_token) = register(c, "author");
     let (fan, fan_token) = register(c, "粉丝🎬");
     let login = c.post_empty("/douyin/user/login/?username=author&password=secret123").json();
-    assert_eq!(ok(&login)["user_id"], author);
+    assert_eq!(expect_ok(&login)["user_id"], author);
 
     publish(c, &author_token, "on mysql");
     let list = c.get(&format!("/douyin/publish/list/?user_id={author}&token={fan_token}")).json();
-    let video_id = ok(&list)["video_list"][0]["id"].as_i64().unwrap();
+    let video_id = expect_ok(&list)["video_list"][0]["id"].as_i64().unwrap();
 
     // Twenty likers at once: counters exact under MySQL's row locks.
     let likers: Vec<(i64, String)> = (0..20).map(|i| register(c, &format!("liker{i}"))).collect();
     thread::scope(|s| {
         for (_, token) in &likers {
-            s.spawn(move || ok(&c.post_empty(&format!("/douyin/favorite/action/?token={token}&video_id={video_id}&action_type=1")).json()).clone());
+            s.spawn(move || expect_ok(&c.post_empty(&format!("/douyin/favorite/action/?token={token}&video_id={video_id}&action_type=1")).json()).clone());
         }
     });
     // Liking twice counts once.
-    ok(&c.post_empty(&format!("/douyin/favorite/action/?token={}&video_id={video_id}&action_type=1", likers[0].1)).json());
+    expect_ok(&c.post_empty(&format!("/douyin/favorite/action/?token={}&video_id={video_id}&action_type=1", likers[0].1)).json());
     assert_eq!(user(c, &author_token, author)["total_favorited"], 20);
-    let feed = ok(&c.get(&format!("/douyin/feed/?token={}", likers[3].1)).json()).clone();
+    let feed = expect_ok(&c.get(&format!("/douyin/feed/?token={}", likers[3].1)).json()).clone();
     let v = feed["video_list"].as_array().unwrap().iter().find(|v| v["id"] == video_id).unwrap().clone();
     assert_eq!(v["favorite_count"], 20);
     assert_eq!(v["is_favorite"], true);
@@ -89,27 +79,27 @@ fn every_route_group_works_on_mysql() {
     let text = "'); DROP TABLE users; -- 你好 👋";
     let enc: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
     let added = c.post_empty(&format!("/douyin/comment/action/?token={fan_token}&video_id={video_id}&action_type=1&comment_text={enc}")).json();
-    assert_eq!(ok(&added)["comment"]["content"], text);
+    assert_eq!(expect_ok(&added)["comment"]["content"], text);
     let comments = c.get(&format!("/douyin/comment/list/?video_id={video_id}")).json();
-    assert_eq!(ok(&comments)["comment_list"][0]["content"], text);
+    assert_eq!(expect_ok(&comments)["comment_list"][0]["content"], text);
 
     // Mutual follows make friends; chat in both directions.
-    ok(&c.post_empty(&format!("/douyin/relation/action/?token={fan_token}&to_user_id={author}&action_type=1")).json());
-    ok(&c.post_empty(&format!("/douyin/relation/action/?token={author_token}&to_user_id={fan}&action_type=1")).json());
+    expect_ok(&c.post_empty(&format!("/douyin/relation/action/?token={fan_token}&to_user_id={author}&action_type=1")).json());
+    expect_ok(&c.post_empty(&format!("/douyin/relation/action/?token={author_token}&to_user_id={fan}&action_type=1")).json());
     assert_eq!(user(c, &fan_token, author)["follower_count"], 1);
-    ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=hi")).json());
-    ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=again")).json());
+    expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=hi")).json());
+    expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=again")).json());
     let friends = c.get(&format!("/douyin/relation/friend/list/?user_id={author}&token={author_token}")).json();
-    let friend = &ok(&friends)["user_list"][0];
+    let friend = &expect_ok(&friends)["user_list"][0];
     assert_eq!(friend["id"], fan);
     assert_eq!(friend["message"], "again");
     assert_eq!(friend["msgType"], 0);
     let chat = c.get(&format!("/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time=0")).json();
-    let msgs = ok(&chat)["message_list"].as_array().unwrap().clone();
+    let msgs = expect_ok(&chat)["message_list"].as_array().unwrap().clone();
     assert_eq!(msgs.len(), 2);
     let first_time = msgs[0]["create_time"].as_i64().unwrap();
     let poll = c.get(&format!("/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time={first_time}")).json();
-    let polled = ok(&poll)["message_list"].as_array().unwrap().clone();
+    let polled = expect_ok(&poll)["message_list"].as_array().unwrap().clone();
     assert_eq!(polled.len(), 1);
     assert_eq!(polled[0]["content"], "again");
 }

@@ -29,16 +29,18 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tikspin_core::api::STORAGE_FAILED;
+use tikspin_e2e::api::{enc, envelope, expect_ok, publish_form, register, User as U};
 use tikspin_e2e::client::{Client, Reply};
+use tikspin_e2e::fixtures::{decode_jpeg, fixture_bytes, Fixture, BEAR, LANDSCAPE, LARGE, MOV, PORTRAIT};
 use tikspin_e2e::harness::{HostConfig, TestHost};
 use tikspin_e2e::servers::{RedisServer, S3sFs};
-use tikspin_e2e::{free_port, wait_until, workspace_root};
+use tikspin_e2e::{free_port, wait_until};
 use tikspin_s3::{Credentials, S3Client, S3Config};
 
 const JWT_SECRET: &str = "e2e-s3-secret-5be1d0c27a";
@@ -59,61 +61,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     LOCK.write().unwrap_or_else(|p| p.into_inner())
 }
-
-// ---- fixtures -------------------------------------------------------------------------------
-
-fn fixture_bytes(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("TIKSPIN_FIXTURES").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared/fixtures"));
-    let path = dir.join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} unreadable ({e}); set TIKSPIN_FIXTURES", path.display()))
-}
-
-/// A good fixture: display size, the type it is stored as, and the mean luma of a 4×4 grid over
-/// its first frame (computed with ffmpeg, an independent decoder; the same values as
-/// `tests/video.rs`).
-struct Fixture {
-    name: &'static str,
-    width: u32,
-    height: u32,
-    content_type: &'static str,
-    fingerprint: [u8; 16],
-}
-
-const PORTRAIT: Fixture = Fixture {
-    name: "portrait-3s.mp4",
-    width: 360,
-    height: 640,
-    content_type: "video/mp4",
-    fingerprint: [92, 194, 56, 153, 100, 199, 58, 148, 100, 199, 59, 155, 100, 199, 60, 156],
-};
-const LANDSCAPE: Fixture = Fixture {
-    name: "landscape-2s-noaudio.mp4",
-    width: 640,
-    height: 360,
-    content_type: "video/mp4",
-    fingerprint: [181, 132, 86, 38, 181, 132, 86, 38, 125, 104, 83, 61, 104, 132, 6, 2],
-};
-const LARGE: Fixture = Fixture {
-    name: "large-20s.mp4",
-    width: 720,
-    height: 1280,
-    content_type: "video/mp4",
-    fingerprint: [101, 198, 55, 154, 100, 199, 56, 151, 100, 199, 59, 156, 100, 199, 60, 156],
-};
-const BEAR: Fixture = Fixture {
-    name: "bear.mp4",
-    width: 320,
-    height: 240,
-    content_type: "video/mp4",
-    fingerprint: [107, 106, 98, 109, 105, 76, 71, 106, 87, 61, 99, 105, 113, 105, 114, 110],
-};
-const MOV: Fixture = Fixture {
-    name: "not-faststart.mov",
-    width: 360,
-    height: 640,
-    content_type: "video/quicktime",
-    fingerprint: [92, 193, 56, 154, 100, 199, 58, 149, 100, 199, 59, 155, 100, 199, 60, 156],
-};
 
 // ---- hosts and servers ----------------------------------------------------------------------
 
@@ -246,15 +193,6 @@ fn root_entries_besides_bucket(server: &S3sFs) -> Vec<String> {
 
 // ---- requests -------------------------------------------------------------------------------
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn pct_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
@@ -273,55 +211,13 @@ fn pct_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[track_caller]
-fn envelope(r: Reply) -> Value {
-    assert_eq!(r.status, 200, "business answers are HTTP 200: {}", r.text());
-    let v = r.json();
-    assert!(v["status_code"].is_i64(), "status_code missing: {v}");
-    assert!(v["status_msg"].is_string(), "status_msg missing: {v}");
-    v
-}
-
-#[track_caller]
-fn ok(v: &Value) {
-    assert_eq!(v["status_code"], 0, "expected success: {v}");
-}
-
-struct U {
-    id: i64,
-    token: String,
-}
-
-fn register(c: &Client, prefix: &str) -> U {
-    static N: AtomicU32 = AtomicU32::new(0);
-    static RUN: OnceLock<u32> = OnceLock::new();
-    let run = RUN.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id());
-    let name = format!("{prefix}_{run:08x}_{}", N.fetch_add(1, Ordering::Relaxed));
-    let v = envelope(c.post_empty(&format!("/douyin/user/register/?username={}&password=secret123", enc(&name))));
-    ok(&v);
-    U { id: v["user_id"].as_i64().unwrap(), token: v["token"].as_str().unwrap().to_string() }
-}
-
 const BOUNDARY: &str = "----TikSpinE2eS3Boundary0xK3rQ";
-
-/// A publish form the way the Android client sends it.
-fn publish_form(token: &str, title: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let mut body = Vec::new();
-    for (name, value) in [("token", token), ("title", title)] {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend_from_slice(
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"../public/v.mp4\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
-}
+/// The client's filename for the video; a path, which the server must not use as a key.
+const FILENAME: &str = "../public/v.mp4";
 
 /// POST publish/action; the answer and how long it took.
 fn publish(c: &Client, user: &U, title: &str, bytes: &[u8]) -> (Value, Duration) {
-    let (ct, body) = publish_form(&user.token, title, bytes);
+    let (ct, body) = publish_form(BOUNDARY, &user.token, title, FILENAME, bytes);
     let start = Instant::now();
     let r = c.post(&format!("{PUBLISH}?token={}", enc(&user.token)), &ct, &body);
     let took = start.elapsed();
@@ -331,14 +227,14 @@ fn publish(c: &Client, user: &U, title: &str, bytes: &[u8]) -> (Value, Duration)
 #[track_caller]
 fn publish_ok(c: &Client, user: &U, title: &str, bytes: &[u8]) -> Duration {
     let (v, took) = publish(c, user, title, bytes);
-    ok(&v);
+    expect_ok(&v);
     took
 }
 
 /// The author's videos, newest first.
 fn publish_list(c: &Client, user_id: i64) -> Vec<Value> {
     let v = envelope(c.get(&format!("/douyin/publish/list/?user_id={user_id}")));
-    ok(&v);
+    expect_ok(&v);
     v["video_list"].as_array().unwrap_or_else(|| panic!("video_list must be an array: {v}")).clone()
 }
 
@@ -351,7 +247,7 @@ fn find_in_feed(c: &Client, video_id: i64) -> Option<Value> {
             None => "/douyin/feed/".to_string(),
         };
         let page = envelope(c.get(&path));
-        ok(&page);
+        expect_ok(&page);
         let list = page["video_list"].as_array().cloned().unwrap_or_default();
         if let Some(v) = list.iter().find(|v| v["id"] == video_id) {
             return Some(v.clone());
@@ -439,28 +335,6 @@ fn check_video_key(key: &str) {
 }
 
 // ---- images ---------------------------------------------------------------------------------
-
-struct Jpeg {
-    width: u32,
-    height: u32,
-    luma: Vec<f64>,
-}
-
-#[track_caller]
-fn decode_jpeg(bytes: &[u8]) -> Jpeg {
-    assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "not a JPEG (no SOI marker): {:02x?}", &bytes[..bytes.len().min(16)]);
-    let mut d = jpeg_decoder::Decoder::new(bytes);
-    let pixels = d.decode().unwrap_or_else(|e| panic!("the JPEG does not decode: {e}"));
-    let info = d.info().unwrap();
-    let (w, h) = (info.width as u32, info.height as u32);
-    let luma: Vec<f64> = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => pixels.iter().map(|&p| p as f64).collect(),
-        jpeg_decoder::PixelFormat::RGB24 => pixels.chunks(3).map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect(),
-        other => panic!("unexpected JPEG pixel format {other:?}"),
-    };
-    assert_eq!(luma.len(), (w * h) as usize);
-    Jpeg { width: w, height: h, luma }
-}
 
 /// The cover shows the video's first frame (its 4×4 luma grid matches the fixture's) in the
 /// video's orientation and aspect ratio, long side 240..=720.
@@ -847,7 +721,7 @@ fn assert_publish_fails_cleanly(host: &TestHost, server: &S3sFs, f: &Fixture, wh
     let state = State::of(host);
     let user = register(c, "fault");
     let _ = publish_list(c, user.id); // the schema exists from here on
-    let (ct, body) = publish_form(&user.token, what, &fixture_bytes(f.name));
+    let (ct, body) = publish_form(BOUNDARY, &user.token, what, FILENAME, &fixture_bytes(f.name));
     let start = Instant::now();
     let answer = post_whole_body(&c.base, &format!("{PUBLISH}?token={}", enc(&user.token)), &ct, &body);
     eprintln!("{what}, {}: {:?} in {:?}", f.name, answer.as_ref().map(|r| r.text()), start.elapsed());
@@ -938,7 +812,7 @@ fn s3_failure_in_the_middle_of_a_multipart_upload_aborts_it() {
     let c = &host.client;
     let user = register(c, "after");
     let (v, _) = publish(c, &user, "after the fault", &fixture_bytes(PORTRAIT.name));
-    ok(&v);
+    expect_ok(&v);
     assert_eq!(files_under(&server.bucket_dir()).len(), 2, "the control upload and its cover: {:?}", files_under(&server.bucket_dir()));
 }
 
@@ -1002,7 +876,7 @@ fn s3_welcome_video_is_seeded_once_the_store_is_reachable() {
     };
     let welcome = |c: &Client| {
         let page = envelope(c.get("/douyin/feed/"));
-        ok(&page);
+        expect_ok(&page);
         page["video_list"].as_array().cloned().unwrap_or_default().into_iter().find(|v| v["title"].as_str().is_some_and(|t| t.starts_with("Welcome")))
     };
     {

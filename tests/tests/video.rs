@@ -11,19 +11,14 @@
 //! `<state_dir>/sqlite_key_value.db`: `spin_key_value`, where an object `K` is the chunks
 //! `blob:K:<n>` and `blob:K:meta`), so "nothing was left behind" is checked, not assumed.
 //!
-//! Cover fingerprints ([`Fixture::fingerprint`]) are the mean luma (0.299 R + 0.587 G + 0.114 B)
-//! of a 4×4 grid over each fixture's first frame, computed once with ffmpeg
-//! (`ffmpeg -i F -frames:v 1 -f rawvideo -pix_fmt rgb24 -`), an independent decoder: a cover that
-//! is a placeholder, a generated gradient or a broken decode does not match them.
-//!
+//! Covers are compared with the fixtures' first frames by fingerprint (`tikspin_e2e::fixtures`).
 //! Fixtures live in `../shared/fixtures` (override with `TIKSPIN_FIXTURES`).
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -32,10 +27,12 @@ use tikspin_core::api::{
     VIDEO_EMPTY, VIDEO_MISSING, VIDEO_TOO_LARGE, VIDEO_TRUNCATED,
 };
 use tikspin_core::auth::jwt;
+use tikspin_e2e::api::{envelope, expect_ok, multipart, query, register, Part, User as U};
 use tikspin_e2e::client::{Client, Reply};
+use tikspin_e2e::fixtures::{decode_jpeg, fixture_bytes, Fixture, Jpeg, BEAR, LANDSCAPE, LARGE, MOV, PORTRAIT};
 use tikspin_e2e::harness::{HostConfig, TestHost};
 use tikspin_e2e::servers::RedisServer;
-use tikspin_e2e::{wait_until, workspace_root};
+use tikspin_e2e::wait_until;
 
 /// The HS256 key the hosts run with, so the tests can forge and expire tokens.
 const JWT_SECRET: &str = "e2e-video-secret-3c9e0a71f4";
@@ -50,63 +47,6 @@ const DAY_MS: i64 = 86_400_000;
 
 // ---- fixtures -------------------------------------------------------------------------------
 
-fn fixtures_dir() -> PathBuf {
-    std::env::var_os("TIKSPIN_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"))
-}
-
-fn fixture_bytes(name: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} unreadable ({e}); set TIKSPIN_FIXTURES", path.display()))
-}
-
-/// A good fixture and what ffprobe/ffmpeg say about it.
-struct Fixture {
-    name: &'static str,
-    /// Display size of the video track (no rotation in any fixture, square pixels).
-    width: u32,
-    height: u32,
-    content_type: &'static str,
-    /// See the module doc.
-    fingerprint: [u8; 16],
-}
-
-const PORTRAIT: Fixture = Fixture {
-    name: "portrait-3s.mp4",
-    width: 360,
-    height: 640,
-    content_type: "video/mp4",
-    fingerprint: [92, 194, 56, 153, 100, 199, 58, 148, 100, 199, 59, 155, 100, 199, 60, 156],
-};
-const LANDSCAPE: Fixture = Fixture {
-    name: "landscape-2s-noaudio.mp4",
-    width: 640,
-    height: 360,
-    content_type: "video/mp4",
-    fingerprint: [181, 132, 86, 38, 181, 132, 86, 38, 125, 104, 83, 61, 104, 132, 6, 2],
-};
-const LARGE: Fixture = Fixture {
-    name: "large-20s.mp4",
-    width: 720,
-    height: 1280,
-    content_type: "video/mp4",
-    fingerprint: [101, 198, 55, 154, 100, 199, 56, 151, 100, 199, 59, 156, 100, 199, 60, 156],
-};
-const BEAR: Fixture = Fixture {
-    name: "bear.mp4",
-    width: 320,
-    height: 240,
-    content_type: "video/mp4",
-    fingerprint: [107, 106, 98, 109, 105, 76, 71, 106, 87, 61, 99, 105, 113, 105, 114, 110],
-};
-const MOV: Fixture = Fixture {
-    name: "not-faststart.mov",
-    width: 360,
-    height: 640,
-    content_type: "video/quicktime",
-    fingerprint: [92, 193, 56, 154, 100, 199, 58, 149, 100, 199, 59, 155, 100, 199, 60, 156],
-};
 /// The bundled welcome clip (`assets/welcome.mp4`): a portrait 360×640 clip.
 const WELCOME_FINGERPRINT: [u8; 16] = [92, 194, 56, 153, 100, 199, 58, 148, 100, 199, 59, 155, 100, 199, 60, 156];
 
@@ -232,34 +172,6 @@ impl State {
 
 // ---- requests -------------------------------------------------------------------------------
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
-/// A response's JSON, after checking it is HTTP 200 with the envelope.
-#[track_caller]
-fn envelope(r: Reply) -> Value {
-    assert_eq!(r.status, 200, "business answers are HTTP 200: {}", r.text());
-    let v = r.json();
-    assert!(v["status_code"].is_i64(), "status_code missing: {v}");
-    assert!(v["status_msg"].is_string(), "status_msg missing: {v}");
-    v
-}
-
-#[track_caller]
-fn ok(v: &Value) {
-    assert_eq!(v["status_code"], 0, "expected success: {v}");
-}
-
 #[track_caller]
 fn video_list(v: &Value) -> &Vec<Value> {
     v["video_list"].as_array().unwrap_or_else(|| panic!("video_list must be an array: {v}"))
@@ -274,68 +186,11 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-#[derive(Clone, Debug)]
-struct U {
-    id: i64,
-    token: String,
-}
-
-fn unique_name(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    static RUN: OnceLock<u32> = OnceLock::new();
-    let run = RUN.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id());
-    format!("{prefix}_{run:08x}_{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn register(c: &Client, prefix: &str) -> U {
-    let name = unique_name(prefix);
-    let v = envelope(c.post_empty(&format!("/douyin/user/register/?{}", query(&[("username", &name), ("password", "secret123")]))));
-    ok(&v);
-    let id = v["user_id"].as_i64().unwrap();
-    assert!(id > 0, "{v}");
-    U { id, token: v["token"].as_str().unwrap().to_string() }
-}
-
-/// One part of a hand-built `multipart/form-data` body.
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    /// The `data` file as the Android client sends it: `application/octet-stream`, with a
-    /// filename the server must not use.
-    File(&'a str, &'a [u8]),
-}
-
 const BOUNDARY: &str = "----TikSpinE2eBoundary7MA4YWxkTrZu0gW";
-
-fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
-    let mut body = Vec::new();
-    for part in parts {
-        match part {
-            Part::Text(name, value) => {
-                body.extend_from_slice(
-                    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-                );
-                body.extend_from_slice(value.as_bytes());
-            }
-            Part::File(filename, bytes) => {
-                body.extend_from_slice(
-                    format!(
-                        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"{filename}\"\r\n\
-                         Content-Type: application/octet-stream\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                body.extend_from_slice(bytes);
-            }
-        }
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
-}
 
 /// POST publish/action with `parts`, the token in the query when given; with the time it took.
 fn publish_raw(c: &Client, query_token: Option<&str>, parts: &[Part<'_>]) -> (Value, Duration) {
-    let (ct, body) = multipart(parts);
+    let (ct, body) = multipart(BOUNDARY, parts);
     let path = match query_token {
         Some(t) => format!("{PUBLISH}?{}", query(&[("token", t)])),
         None => PUBLISH.to_string(),
@@ -365,14 +220,14 @@ fn publish_list(c: &Client, user_id: i64, token: Option<&str>) -> Value {
         pairs.push(("token", t));
     }
     let v = envelope(c.get(&format!("{PUBLISH_LIST}?{}", query(&pairs))));
-    ok(&v);
+    expect_ok(&v);
     v
 }
 
 fn feed(c: &Client, pairs: &[(&str, &str)]) -> Value {
     let path = if pairs.is_empty() { FEED.to_string() } else { format!("{FEED}?{}", query(pairs)) };
     let v = envelope(c.get(&path));
-    ok(&v);
+    expect_ok(&v);
     assert!(v["next_time"].is_i64(), "next_time must be an integer: {v}");
     video_list(&v);
     v
@@ -408,47 +263,6 @@ fn local_path<'a>(c: &Client, url: &'a str) -> &'a str {
 }
 
 // ---- images ---------------------------------------------------------------------------------
-
-struct Jpeg {
-    width: u32,
-    height: u32,
-    /// Luma, row-major.
-    luma: Vec<f64>,
-}
-
-#[track_caller]
-fn decode_jpeg(bytes: &[u8]) -> Jpeg {
-    assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "not a JPEG (no SOI marker): {:02x?}", &bytes[..bytes.len().min(16)]);
-    let mut d = jpeg_decoder::Decoder::new(bytes);
-    let pixels = d.decode().unwrap_or_else(|e| panic!("the JPEG does not decode: {e}"));
-    let info = d.info().unwrap();
-    let (w, h) = (info.width as u32, info.height as u32);
-    let luma: Vec<f64> = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => pixels.iter().map(|&p| p as f64).collect(),
-        jpeg_decoder::PixelFormat::RGB24 => {
-            pixels.chunks(3).map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect()
-        }
-        other => panic!("unexpected JPEG pixel format {other:?}"),
-    };
-    assert_eq!(luma.len(), (w * h) as usize, "decoded size does not match the header");
-    Jpeg { width: w, height: h, luma }
-}
-
-impl Jpeg {
-    /// Mean luma of a 4×4 grid (the same computation as the fixtures' fingerprints).
-    fn grid(&self) -> [f64; 16] {
-        let (mut sums, mut counts) = ([0.0; 16], [0u32; 16]);
-        for y in 0..self.height {
-            let gy = (y * 4 / self.height) as usize;
-            for x in 0..self.width {
-                let gx = (x * 4 / self.width) as usize;
-                sums[gy * 4 + gx] += self.luma[(y * self.width + x) as usize];
-                counts[gy * 4 + gx] += 1;
-            }
-        }
-        std::array::from_fn(|i| sums[i] / counts[i] as f64)
-    }
-}
 
 /// The cover shows the video's first frame: its grid matches the fixture's fingerprint.
 #[track_caller]
@@ -636,15 +450,15 @@ fn publish_accepts_any_part_order_and_token_placement() {
 
     // Data first, token only in the form (after the file).
     let (v, _) = publish_raw(c, None, &[Part::File("a.mp4", &clip), Part::Text("title", "data first"), Part::Text("token", &user.token)]);
-    ok(&v);
+    expect_ok(&v);
     // Data last, token only in the query.
     let (v, _) = publish_raw(c, Some(&user.token), &[Part::Text("title", "data last"), Part::File("b.bin", &clip)]);
-    ok(&v);
+    expect_ok(&v);
     // Data in the middle, token only as `Authorization: Bearer`.
-    let (ct, body) = multipart(&[Part::Text("title", "  bearer, trimmed  "), Part::File("c", &clip), Part::Text("extra", "ignored")]);
+    let (ct, body) = multipart(BOUNDARY, &[Part::Text("title", "  bearer, trimmed  "), Part::File("c", &clip), Part::Text("extra", "ignored")]);
     // (And the path without its trailing slash.)
     let r = post_with(c, PUBLISH.trim_end_matches('/'), &[("content-type", &ct), ("authorization", &format!("Bearer {}", user.token))], &body);
-    ok(&envelope(r));
+    expect_ok(&envelope(r));
 
     let list = publish_list(c, user.id, None);
     let titles: Vec<&str> = video_list(&list).iter().map(|v| v["title"].as_str().unwrap()).collect();
@@ -658,7 +472,7 @@ fn publish_accepts_any_part_order_and_token_placement() {
     assert_eq!(v["video_list"], serde_json::json!([]), "video_list is present on failure: {v}");
     // publish/list without user_id but with a token: the viewer's own list.
     let own = envelope(c.get(&format!("{PUBLISH_LIST}?{}", query(&[("token", &user.token)]))));
-    ok(&own);
+    expect_ok(&own);
     assert_eq!(ids(&own), vids);
 }
 
@@ -719,12 +533,12 @@ fn feed_flags_follow_the_viewer_and_a_bad_token_is_anonymous() {
         "/douyin/favorite/action/?{}",
         query(&[("token", &fan.token), ("video_id", &video_id.to_string()), ("action_type", "1")])
     )));
-    ok(&like);
+    expect_ok(&like);
     let follow = envelope(c.post_empty(&format!(
         "/douyin/relation/action/?{}",
         query(&[("token", &fan.token), ("to_user_id", &author.id.to_string()), ("action_type", "1")])
     )));
-    ok(&follow);
+    expect_ok(&follow);
 
     let seen = find_in_feed(c, Some(&fan.token), video_id).expect("the video is in the feed");
     assert_eq!(seen["is_favorite"], true, "the fan liked it: {seen}");
@@ -787,7 +601,7 @@ fn media_and_publish_routes_refuse_what_does_not_exist() {
     // Without the trailing slash too (no redirect).
     let r = c.get("/douyin/feed");
     assert_eq!(r.status, 200);
-    ok(&r.json());
+    expect_ok(&r.json());
 }
 
 // ---- welcome seed ---------------------------------------------------------------------------
@@ -954,7 +768,7 @@ fn feed_pages_through_70_videos_and_accepts_any_latest_time() {
         assert_eq!(page["next_time"].as_i64(), Some(all[29].1), "latest_time={raw:?}");
     }
     let page = envelope(c.get(&format!("{FEED}?latest_time=99999999999999999999999")));
-    ok(&page);
+    expect_ok(&page);
     assert_eq!(ids(&page), head, "an out-of-range latest_time means now");
 }
 
@@ -1030,7 +844,7 @@ fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let v = envelope(c.post(&format!("{PUBLISH}?{}", query(&[("token", tok), ("title", "t")])), "application/octet-stream", &good));
     assert_ne!(v["status_code"], 0, "a raw body is not a publish: {v}");
     // The whole 7.8 MB file against a 1 MB limit: refused (the declared size already says so).
-    let (ct, body) = multipart(&[Part::Text("token", tok), Part::Text("title", "big"), Part::File("big.mp4", &large)]);
+    let (ct, body) = multipart(BOUNDARY, &[Part::Text("token", tok), Part::Text("title", "big"), Part::File("big.mp4", &large)]);
     let r = post_tolerant(c, &format!("{PUBLISH}?{}", query(&[("token", tok)])), &ct, &body);
     let v = envelope(r);
     assert_eq!(v["status_code"], VIDEO_TOO_LARGE, "{v}");
