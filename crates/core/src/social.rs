@@ -156,41 +156,39 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
     let owner = params.required_id("user_id")?;
     let urls = env.urls();
     with_schema(env.sql, || {
-        let friends = follows::friends_with_previews(env.sql, owner, viewer, LIST_LIMIT)?;
-        let mut wanted: Vec<i64> = friends.iter().map(|f| f.friend_id).collect();
-        wanted.extend([owner, viewer]);
-        // Reading one's own friends, every friend is followed by the viewer (that is what a
-        // friend is): the follows lookup would only confirm it, so skip that statement.
-        let own_list = viewer == owner;
-        let mut found = users::load_many(env.sql, &wanted, (!own_list).then_some(viewer), &urls)?;
-        if own_list {
-            for f in &friends {
-                if let Some(user) = found.get_mut(&f.friend_id) {
-                    user.is_follow = true;
-                }
-            }
-        }
+        let friends = follows::friends_with_previews(env.sql, owner, viewer, LIST_LIMIT, &urls)?;
+        // Only existence: the friends' profiles came with the list.
+        let found = users::load_many(env.sql, &[owner, viewer], None, &urls)?;
         if !found.contains_key(&viewer) {
             return Err(ApiError::invalid_token());
         }
         if !found.contains_key(&owner) {
             return Err(user_not_found(owner));
         }
+        // Reading one's own friends, every friend is followed by the viewer (that is what a
+        // friend is), so only another's list needs the follows lookup.
+        let own_list = viewer == owner;
+        let followed = if own_list {
+            Default::default()
+        } else {
+            let ids: Vec<i64> = friends.iter().map(|f| f.friend_id).filter(|&id| id != viewer).collect();
+            follows::followed_among(env.sql, viewer, &ids)?
+        };
         let user_list = friends
             .into_iter()
-            .filter_map(|row| {
+            .map(|row| {
                 let FriendRow {
                     friend_id,
+                    mut user,
                     last_from,
                     last_content,
                 } = row;
-                // A dangling row (its user gone) is skipped rather than failing the whole list.
-                let user = found.remove(&friend_id)?;
-                Some(FriendUser {
+                user.is_follow = friend_id != viewer && (own_list || followed.contains(&friend_id));
+                FriendUser {
                     user,
                     message: last_content.unwrap_or_default(),
                     msg_type: i64::from(last_from == Some(viewer)),
-                })
+                }
             })
             .collect();
         Ok(FriendList { user_list })

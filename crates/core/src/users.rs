@@ -87,7 +87,7 @@ pub fn load_many(
     rows.iter()
         .map(|row| {
             let id = row.i64(0)?;
-            Ok((id, user_from_row(&row, followed.contains(&id), urls)?))
+            Ok((id, user_from_row(&row, 0, followed.contains(&id), urls)?))
         })
         .collect()
 }
@@ -101,25 +101,32 @@ pub fn load_one(
     Ok(load_many(sql, &[id], viewer, urls)?.remove(&id))
 }
 
-fn user_from_row(row: &Row<'_>, is_follow: bool, urls: &Urls) -> Result<User, SqlError> {
-    let id = row.i64(0)?;
+/// The profile columns qualified by `alias`, for a statement that joins `users` (the list
+/// then needs no second, id-by-id lookup). Read them back with [`user_from_row`].
+pub fn profile_columns(alias: &str) -> String {
+    PROFILE_COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// A `User` from the profile columns starting at column `at`.
+pub fn user_from_row(row: &Row<'_>, at: usize, is_follow: bool, urls: &Urls) -> Result<User, SqlError> {
+    let id = row.i64(at)?;
     let image = |col: usize, default: fn(&Urls, i64) -> String| -> Result<String, SqlError> {
-        Ok(match row.opt_text(col)? {
+        Ok(match row.opt_text(at + col)? {
             Some(stored) if !stored.is_empty() => urls.media(stored),
             _ => default(urls, id),
         })
     };
     Ok(User {
         id,
-        name: row.text(1)?.to_owned(),
+        name: row.text(at + 1)?.to_owned(),
         avatar: image(2, Urls::default_avatar)?,
         background_image: image(3, Urls::default_background)?,
-        signature: row.text(4)?.to_owned(),
-        follow_count: row.i64(5)?,
-        follower_count: row.i64(6)?,
-        total_favorited: row.i64(7)?,
-        work_count: row.i64(8)?,
-        favorite_count: row.i64(9)?,
+        signature: row.text(at + 4)?.to_owned(),
+        follow_count: row.i64(at + 5)?,
+        follower_count: row.i64(at + 6)?,
+        total_favorited: row.i64(at + 7)?,
+        work_count: row.i64(at + 8)?,
+        favorite_count: row.i64(at + 9)?,
         is_follow,
     })
 }
