@@ -1,52 +1,22 @@
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use common::{params, World, NOW, SECRET};
-use serde_json::{json, Value};
+use common::{params, World, NOW};
+use serde_json::json;
+use support::people::{body, count, deleted_user, send, user, Case};
+use support::world;
 use tikspin_core::api::{self, Reply};
-use tikspin_core::auth::jwt;
 use tikspin_core::chat::{self, MessageList, CHAT_LIMIT, MAX_AHEAD_MS};
 use tikspin_core::messages::{chat_statement, ChatRead};
 use tikspin_core::migrate::migrate;
 use tikspin_core::model::Message;
 use tikspin_core::testing::{CountingSql, SqliteSql};
-use tikspin_core::{users, ApiError, Env, Sql};
-
-/// Request parameters, the expected status code, and a phrase the message must contain.
-type Case<'a> = (Pairs<'a>, i32, &'a str);
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
-
-fn world() -> World {
-    let w = World::new();
-    migrate(&w.sql).unwrap();
-    w
-}
-
-fn user(sql: &dyn Sql, name: &str) -> (i64, String) {
-    let id = users::insert(sql, name, "$argon2id$unused", 0).unwrap();
-    (id, jwt::issue(SECRET, id, NOW).unwrap())
-}
-
-fn count(sql: &dyn Sql, statement: &str) -> i64 {
-    sql.query(statement, &[]).unwrap().scalar_i64().unwrap()
-}
-
-fn send(env: &Env<'_>, token: &str, to: i64, content: &str) -> Result<(), ApiError> {
-    chat::message_action(
-        env,
-        &params(&[
-            ("token", token),
-            ("to_user_id", &to.to_string()),
-            ("action_type", "1"),
-            ("content", content),
-        ]),
-    )
-    .map(drop)
-}
+use tikspin_core::{ApiError, Env, Sql};
 
 fn poll(env: &Env<'_>, token: &str, peer: i64, pre: i64) -> Result<MessageList, ApiError> {
     chat::message_chat(
@@ -61,10 +31,6 @@ fn poll(env: &Env<'_>, token: &str, peer: i64, pre: i64) -> Result<MessageList, 
 
 fn contents(list: &[Message]) -> Vec<&str> {
     list.iter().map(|m| m.content.as_str()).collect()
-}
-
-fn body(reply: Reply) -> Value {
-    serde_json::from_slice(reply.body()).unwrap()
 }
 
 #[test]
@@ -357,10 +323,7 @@ fn bad_sends_are_refused_and_write_nothing() {
     let w = world();
     let (a, ta) = user(&w.sql, "a");
     let (b, _) = user(&w.sql, "b");
-    let (gone, tgone) = user(&w.sql, "gone");
-    w.sql
-        .execute("DELETE FROM users WHERE id = ?", &[gone.into()])
-        .unwrap();
+    let (gone, tgone) = deleted_user(&w.sql, "gone");
     let (a_s, b_s, gone_s) = (a.to_string(), b.to_string(), gone.to_string());
     let long = "长".repeat(1001);
     let cases: Vec<Case> = vec![

@@ -1,38 +1,20 @@
 mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use common::{params, World, NOW, SECRET};
-use serde_json::{json, Value};
+use common::{params, World, NOW};
+use serde_json::json;
+use support::people::{body, count, deleted_user, send, user, Case, Pairs};
+use support::world;
 use tikspin_core::api::{self, Reply};
 use tikspin_core::auth::jwt;
-use tikspin_core::chat;
 use tikspin_core::db::transaction;
 use tikspin_core::migrate::migrate;
 use tikspin_core::social::{self, FriendList, UserList, LIST_LIMIT};
 use tikspin_core::testing::{CountingSql, SqliteSql};
-use tikspin_core::{users, ApiError, Env, Sql, SqlError};
-
-/// A migrated world (users are inserted directly: argon2 is not what these tests are about).
-/// Request parameters, the expected status code, and a phrase the message must contain.
-type Case<'a> = (Pairs<'a>, i32, &'a str);
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
-
-fn world() -> World {
-    let w = World::new();
-    migrate(&w.sql).unwrap();
-    w
-}
-
-fn user(sql: &dyn Sql, name: &str) -> (i64, String) {
-    let id = users::insert(sql, name, "$argon2id$unused", 0).unwrap();
-    (id, jwt::issue(SECRET, id, NOW).unwrap())
-}
-
-fn count(sql: &dyn Sql, statement: &str) -> i64 {
-    sql.query(statement, &[]).unwrap().scalar_i64().unwrap()
-}
+use tikspin_core::{ApiError, Env, Sql, SqlError};
 
 fn counters(sql: &dyn Sql, id: i64) -> (i64, i64) {
     let rows = sql
@@ -61,10 +43,6 @@ fn follow(w: &World, token: &str, to: i64) {
     act(&w.env(), token, to, "1").unwrap();
 }
 
-fn body(reply: Reply) -> Value {
-    serde_json::from_slice(reply.body()).unwrap()
-}
-
 fn ids(list: &UserList) -> Vec<i64> {
     list.user_list.iter().map(|u| u.id).collect()
 }
@@ -88,19 +66,6 @@ fn friend_list(env: &Env<'_>, user_id: i64, token: &str) -> Result<FriendList, A
         env,
         &params(&[("user_id", &user_id.to_string()), ("token", token)]),
     )
-}
-
-fn send(env: &Env<'_>, token: &str, to: i64, content: &str) {
-    chat::message_action(
-        env,
-        &params(&[
-            ("token", token),
-            ("to_user_id", &to.to_string()),
-            ("action_type", "1"),
-            ("content", content),
-        ]),
-    )
-    .unwrap();
 }
 
 #[test]
@@ -147,10 +112,7 @@ fn bad_relation_actions_are_refused_and_write_nothing() {
     let w = world();
     let (a, ta) = user(&w.sql, "a");
     let (b, _) = user(&w.sql, "b");
-    let (gone, tgone) = user(&w.sql, "gone");
-    w.sql
-        .execute("DELETE FROM users WHERE id = ?", &[gone.into()])
-        .unwrap();
+    let (gone, tgone) = deleted_user(&w.sql, "gone");
     let forged = jwt::issue("another-secret", a, NOW).unwrap();
     let (bs, a_s, gone_s) = (b.to_string(), a.to_string(), gone.to_string());
 
@@ -414,11 +376,11 @@ fn friends_are_mutual_follows_with_the_viewers_latest_message() {
 
     // Messages: a→b, then b→a (latest, received by a); c→a; e→a (not a friend: not listed).
     w.now_ms = NOW + 100;
-    send(&w.env(), &ta, b, "hi b");
-    send(&w.env(), &tb, a, "hello a 😀");
-    send(&w.env(), &tc, a, "from c");
-    send(&w.env(), &ta, c, "to c");
-    send(&w.env(), &te, a, "stranger");
+    send(&w.env(), &ta, b, "hi b").unwrap();
+    send(&w.env(), &tb, a, "hello a 😀").unwrap();
+    send(&w.env(), &tc, a, "from c").unwrap();
+    send(&w.env(), &ta, c, "to c").unwrap();
+    send(&w.env(), &te, a, "stranger").unwrap();
     let list = friend_list(&w.env(), a, &ta).unwrap();
     let got: Vec<(i64, &str, i64)> = list
         .user_list
@@ -491,10 +453,7 @@ fn friends_are_mutual_follows_with_the_viewers_latest_message() {
 fn friend_list_requires_a_token_of_a_living_user_and_a_known_owner() {
     let w = world();
     let (a, ta) = user(&w.sql, "a");
-    let (gone, tgone) = user(&w.sql, "gone");
-    w.sql
-        .execute("DELETE FROM users WHERE id = ?", &[gone.into()])
-        .unwrap();
+    let (_, tgone) = deleted_user(&w.sql, "gone");
     let a_s = a.to_string();
     let cases: Vec<(Pairs, i32)> = vec![
         (vec![("user_id", &a_s)], api::AUTH_REQUIRED),

@@ -2,6 +2,9 @@
 //! services called the way a component calls them, and a snapshot of every row and counter.
 #![allow(dead_code)]
 
+/// The social and chat tests' own helpers (they share `world` and `token` with the rest).
+pub mod people;
+
 use crate::common::{params, World, BASE, NOW, SECRET};
 use tikspin_core::auth::jwt;
 use tikspin_core::comments::{self, CommentAction, CommentList};
