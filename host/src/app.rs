@@ -143,7 +143,10 @@ impl App {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                sqlite.insert(label.clone(), Arc::new(crate::capabilities::sqlite::SqlitePool::new(path)));
+                sqlite.insert(
+                    label.clone(),
+                    Arc::new(crate::capabilities::sqlite::SqlitePool::new(path)),
+                );
             }
         }
         let services = Arc::new(Services {
@@ -153,10 +156,23 @@ impl App {
             mysql: Default::default(),
         });
 
-        let http_components: HashSet<&str> = manifest.trigger.http.iter().map(|t| t.component.as_str()).collect();
-        let redis_components: HashSet<&str> = manifest.trigger.redis.iter().map(|t| t.component.as_str()).collect();
+        let http_components: HashSet<&str> = manifest
+            .trigger
+            .http
+            .iter()
+            .map(|t| t.component.as_str())
+            .collect();
+        let redis_components: HashSet<&str> = manifest
+            .trigger
+            .redis
+            .iter()
+            .map(|t| t.component.as_str())
+            .collect();
         let log_dir = opts.state_dir.join("logs");
-        let cache_dir = opts.compile_cache.clone().unwrap_or_else(|| opts.state_dir.join("compiled"));
+        let cache_dir = opts
+            .compile_cache
+            .clone()
+            .unwrap_or_else(|| opts.state_dir.join("compiled"));
         let mut components = HashMap::new();
         for (id, c) in &manifest.component {
             if !http_components.contains(id.as_str()) && !redis_components.contains(id.as_str()) {
@@ -173,15 +189,26 @@ impl App {
                 id: id.clone(),
                 key_value_stores: c.key_value_stores.iter().cloned().collect(),
                 sqlite_databases: c.sqlite_databases.iter().cloned().collect(),
-                allowed_hosts: Arc::new(AllowedHosts::parse(&outbound).with_context(|| format!("{}.allowed_outbound_hosts", ctx()))?),
-                variables: crate::variables::resolve_component_variables(&c.variables, &app_vars).with_context(ctx)?,
-                environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                allowed_hosts: Arc::new(
+                    AllowedHosts::parse(&outbound)
+                        .with_context(|| format!("{}.allowed_outbound_hosts", ctx()))?,
+                ),
+                variables: crate::variables::resolve_component_variables(&c.variables, &app_vars)
+                    .with_context(ctx)?,
+                environment: c
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 logs: LogSink::new(id, Some(&log_dir), opts.console_logs)?,
             });
             let source = loaded.source_path(c);
             let component = compile_cached(&engine, &source, &cache_dir)
                 .with_context(|| format!("{}.source: cannot load {}", ctx(), source.display()))?;
-            let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(ctx)?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(ctx)?;
             let http = if http_components.contains(id.as_str()) {
                 Some(ProxyPre::new(pre.clone()).map_err(anyhow::Error::from).with_context(|| {
                     format!("{}: an HTTP trigger needs the export wasi:http/incoming-handler@0.2.x", ctx())
@@ -190,9 +217,16 @@ impl App {
                 None
             };
             let redis = if redis_components.contains(id.as_str()) {
-                Some(RedisHandlerPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-                    format!("{}: a Redis trigger needs the export fermyon:spin/inbound-redis", ctx())
-                })?)
+                Some(
+                    RedisHandlerPre::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!(
+                                "{}: a Redis trigger needs the export fermyon:spin/inbound-redis",
+                                ctx()
+                            )
+                        })?,
+                )
             } else {
                 None
             };
@@ -207,7 +241,10 @@ impl App {
         }
         let router = Router::new(routes);
         if let Some(dup) = router.duplicate() {
-            bail!("{}: route {dup:?} is declared twice", opts.manifest.display());
+            bail!(
+                "{}: route {dup:?} is declared twice",
+                opts.manifest.display()
+            );
         }
 
         let mut redis_subscriptions = Vec::new();
@@ -215,7 +252,12 @@ impl App {
             let template = t
                 .address
                 .as_deref()
-                .or(manifest.application.trigger.redis.as_ref().map(|r| r.address.as_str()))
+                .or(manifest
+                    .application
+                    .trigger
+                    .redis
+                    .as_ref()
+                    .map(|r| r.address.as_str()))
                 .unwrap_or_default();
             let address = crate::variables::render(template, &app_vars)?;
             if address.is_empty() {
@@ -240,18 +282,25 @@ impl App {
             router,
             redis_subscriptions,
             services,
-            instance_slots: Arc::new(tokio::sync::Semaphore::new(opts.limits.max_concurrent_instances as usize)),
+            instance_slots: Arc::new(tokio::sync::Semaphore::new(
+                opts.limits.max_concurrent_instances as usize,
+            )),
             limits: opts.limits.clone(),
         })
     }
 
     /// A fresh store for one request or message, with the memory limit and the deadline set.
     pub fn new_store(&self, component: &LoadedComponent) -> wasmtime::Store<InstanceState> {
-        let state = InstanceState::new(component.caps.clone(), self.services.clone(), self.limits.max_instance_memory);
+        let state = InstanceState::new(
+            component.caps.clone(),
+            self.services.clone(),
+            self.limits.max_instance_memory,
+        );
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // Epochs tick every EPOCH_TICK; yield to other tasks at each tick and trap past the budget.
-        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks =
+            (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let mut elapsed = 0u64;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -297,13 +346,15 @@ fn make_engine(limits: &Limits) -> Result<Engine> {
     let engine = Engine::new(&config)?;
     // The clock behind per-request deadlines.
     let weak = engine.weak();
-    std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-        while let Some(engine) = weak.upgrade() {
-            engine.increment_epoch();
-            drop(engine);
-            std::thread::sleep(EPOCH_TICK);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
     Ok(engine)
 }
 

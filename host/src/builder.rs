@@ -14,7 +14,10 @@ pub fn build_all(manifest_path: &Path) -> Result<()> {
         let Some(build) = &c.build else { continue };
         let workdir = loaded.dir.join(build.workdir.as_deref().unwrap_or("."));
         // Components that share a command and directory are built once.
-        if done.iter().any(|(cmd, dir)| *cmd == build.command && *dir == workdir) {
+        if done
+            .iter()
+            .any(|(cmd, dir)| *cmd == build.command && *dir == workdir)
+        {
             continue;
         }
         eprintln!("Building component {id} with `{}`", build.command);
@@ -23,9 +26,18 @@ pub fn build_all(manifest_path: &Path) -> Result<()> {
             .arg(&build.command)
             .current_dir(&workdir)
             .status()
-            .with_context(|| format!("component.{id}.build: cannot run {:?} in {}", build.command, workdir.display()))?;
+            .with_context(|| {
+                format!(
+                    "component.{id}.build: cannot run {:?} in {}",
+                    build.command,
+                    workdir.display()
+                )
+            })?;
         if !status.success() {
-            bail!("component.{id}.build: `{}` failed ({status})", build.command);
+            bail!(
+                "component.{id}.build: `{}` failed ({status})",
+                build.command
+            );
         }
         done.push((build.command.clone(), workdir));
     }

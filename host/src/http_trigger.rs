@@ -21,7 +21,11 @@ use crate::routes::RouteMatch;
 
 pub const HEALTH_PATH: &str = "/.well-known/spin/health";
 
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
     loop {
         let mut stop = shutdown.clone();
         let (stream, client) = tokio::select! {
@@ -46,20 +50,34 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: tokio::sync::
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
     r
 }
 
-async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+async fn handle(
+    app: Arc<App>,
+    mut req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<HyperOutgoingBody> {
     let path = req.uri().path().to_string();
     let method_name = req.method().to_string();
     if path == HEALTH_PATH {
         return plain(StatusCode::OK, "OK");
     }
     if head_size(&req) > app.limits.max_request_head {
-        return plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request Header Fields Too Large");
+        return plain(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        );
     }
     let Some((component_id, matched)) = app.router.route(&path) else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
@@ -95,7 +113,10 @@ async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -
     let mut store = app.new_store(component);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
-        let r = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let r = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let o = store.data_mut().http().new_response_outparam(sender)?;
         Ok((r, o))
     })();
@@ -104,19 +125,30 @@ async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -
     };
     let logs = component.caps.logs.clone();
     let timeout = app.limits.request_timeout;
-    let report_memory = app.limits.report_instance_memory.then(|| (logs.clone(), format!("{method} {path}", method = method_name)));
+    let report_memory = app.limits.report_instance_memory.then(|| {
+        (
+            logs.clone(),
+            format!("{method} {path}", method = method_name),
+        )
+    });
     let task = tokio::spawn(async move {
         let _slot = _slot;
         let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, wasi_req, out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, wasi_req, out)
+                .await
         };
         let result = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
             Err(_) => Err(wasmtime::Error::msg("the request ran out of time")),
         };
         if let Some((logs, what)) = report_memory {
-            logs.host_note(&format!("{what}: peak linear memory {} KiB", store.data().limits.peak_memory / 1024));
+            logs.host_note(&format!(
+                "{what}: peak linear memory {} KiB",
+                store.data().limits.peak_memory / 1024
+            ));
         }
         result
     });
@@ -139,7 +171,11 @@ async fn handle(app: Arc<App>, mut req: Request<Incoming>, client: SocketAddr) -
 /// The request line and headers as they came over the wire, roughly.
 fn head_size<B>(req: &Request<B>) -> usize {
     let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
-    line + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+    line + req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
 }
 
 /// Spin's request headers. Client-sent `spin-*` headers are dropped first so a caller cannot
@@ -153,15 +189,25 @@ fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketA
         .to_string();
     let full_url = format!(
         "http://{host}{}",
-        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
     );
     let headers = req.headers_mut();
-    let forged: Vec<_> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
     for k in forged {
         headers.remove(k);
     }
     let mut set = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name),
+            HeaderValue::try_from(value),
+        ) {
             headers.insert(n, v);
         }
     };

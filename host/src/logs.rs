@@ -29,7 +29,12 @@ impl LogSink {
         let open = |suffix: &str| -> anyhow::Result<Option<File>> {
             let Some(dir) = log_dir else { return Ok(None) };
             std::fs::create_dir_all(dir)?;
-            Ok(Some(OpenOptions::new().create(true).append(true).open(dir.join(format!("{id}_{suffix}.txt")))?))
+            Ok(Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("{id}_{suffix}.txt")))?,
+            ))
         };
         Ok(Arc::new(Self {
             id: id.to_string(),
@@ -40,11 +45,17 @@ impl LogSink {
     }
 
     pub fn stdout(self: &Arc<Self>) -> ComponentOutput {
-        ComponentOutput { sink: self.clone(), which: Which::Out }
+        ComponentOutput {
+            sink: self.clone(),
+            which: Which::Out,
+        }
     }
 
     pub fn stderr(self: &Arc<Self>) -> ComponentOutput {
-        ComponentOutput { sink: self.clone(), which: Which::Err }
+        ComponentOutput {
+            sink: self.clone(),
+            which: Which::Err,
+        }
     }
 
     fn write_line(&self, which: Which, line: &[u8]) {
@@ -79,7 +90,11 @@ impl IsTerminal for ComponentOutput {
 
 impl StdoutStream for ComponentOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter { sink: self.sink.clone(), which: self.which, pending: Vec::new() })
+        Box::new(LineWriter {
+            sink: self.sink.clone(),
+            which: self.which,
+            pending: Vec::new(),
+        })
     }
 }
 
@@ -100,7 +115,11 @@ impl LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.pending.extend_from_slice(buf);
         self.emit_complete_lines();
         Poll::Ready(Ok(buf.len()))

@@ -90,7 +90,9 @@ fn main() -> ExitCode {
     // Bare `tikspin` (what `cargo run` runs) means `tikspin up --build`.
     let command = match Cli::parse().command {
         Some(c) => c,
-        None => Cli::parse_from(["tikspin", "up", "--build"]).command.expect("up parses"),
+        None => Cli::parse_from(["tikspin", "up", "--build"])
+            .command
+            .expect("up parses"),
     };
     let result = match command {
         Command::Build { manifest } => tikspin_host::builder::build_all(&manifest),
@@ -125,7 +127,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         console_logs: !args.quiet,
         compile_cache: args.compile_cache,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let server = RunningServer::start(&opts, args.listen).await?;
         println!("Serving http://{}", server.addr);
@@ -140,7 +144,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

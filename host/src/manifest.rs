@@ -160,8 +160,16 @@ impl LoadedManifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        Ok(Self { manifest, path: path.to_path_buf(), dir })
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Ok(Self {
+            manifest,
+            path: path.to_path_buf(),
+            dir,
+        })
     }
 
     pub fn source_path(&self, component: &Component) -> PathBuf {
@@ -171,7 +179,8 @@ impl LoadedManifest {
 
 /// Parses and validates manifest text; errors name the offending key.
 pub fn parse(text: &str) -> Result<Manifest> {
-    let manifest: Manifest = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message_with_key()))?;
+    let manifest: Manifest =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message_with_key()))?;
     validate(&manifest)?;
     Ok(manifest)
 }
@@ -203,11 +212,17 @@ fn validate(m: &Manifest) -> Result<()> {
     }
     for (i, t) in m.trigger.http.iter().enumerate() {
         if !m.component.contains_key(&t.component) {
-            bail!("trigger.http[{i}].component: no component named {:?}", t.component);
+            bail!(
+                "trigger.http[{i}].component: no component named {:?}",
+                t.component
+            );
         }
         if let Some(e) = &t.executor {
             if e.kind != "spin" && e.kind != "wagi" {
-                bail!("trigger.http[{i}].executor.type: unknown executor {:?}", e.kind);
+                bail!(
+                    "trigger.http[{i}].executor.type: unknown executor {:?}",
+                    e.kind
+                );
             }
             if e.kind == "wagi" {
                 bail!("trigger.http[{i}].executor.type: the wagi executor is not supported by this host");
@@ -226,7 +241,10 @@ fn validate(m: &Manifest) -> Result<()> {
     }
     for (i, t) in m.trigger.redis.iter().enumerate() {
         if !m.component.contains_key(&t.component) {
-            bail!("trigger.redis[{i}].component: no component named {:?}", t.component);
+            bail!(
+                "trigger.redis[{i}].component: no component named {:?}",
+                t.component
+            );
         }
         if t.address.is_none() && m.application.trigger.redis.is_none() {
             bail!(
@@ -241,7 +259,8 @@ fn validate(m: &Manifest) -> Result<()> {
                 .with_context(|| format!("component.{id}.allowed_outbound_hosts[{i}]"))?;
         }
         for name in c.variables.keys() {
-            check_variable_name(name).with_context(|| format!("component.{id}.variables.{name}"))?;
+            check_variable_name(name)
+                .with_context(|| format!("component.{id}.variables.{name}"))?;
         }
         for (name, value) in &c.variables {
             for used in crate::variables::template_references(value)
@@ -261,7 +280,9 @@ fn validate(m: &Manifest) -> Result<()> {
 fn check_variable_name(name: &str) -> Result<()> {
     // Spin: lowercase letters, digits and underscores, starting with a letter.
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.ends_with('_')
         && !name.contains("__");
     if !ok {
@@ -273,7 +294,9 @@ fn check_variable_name(name: &str) -> Result<()> {
 fn check_component_id(id: &str) -> Result<()> {
     // Spin: kebab-case identifiers.
     let ok = id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.ends_with('-');
     if !ok {
         bail!("invalid component id {id:?}: use lowercase letters, digits and dashes (kebab-case)");
@@ -334,14 +357,20 @@ secret = "{{ secret }}"
     #[test]
     fn undeclared_variable_reference_is_refused() {
         let e = err(&MINIMAL.replace("\"{{ secret }}\"", "\"{{ other }}\""));
-        assert!(e.contains("component.a.variables.secret") && e.contains("other"), "{e}");
+        assert!(
+            e.contains("component.a.variables.secret") && e.contains("other"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_route_and_host_are_named() {
         let e = err(&MINIMAL.replace("/a/...", "a/..."));
         assert!(e.contains("trigger.http[0].route"), "{e}");
-        let e = err(&MINIMAL.replace("source = \"a.wasm\"", "source = \"a.wasm\"\nallowed_outbound_hosts = [\"nohost\"]"));
+        let e = err(&MINIMAL.replace(
+            "source = \"a.wasm\"",
+            "source = \"a.wasm\"\nallowed_outbound_hosts = [\"nohost\"]",
+        ));
         assert!(e.contains("allowed_outbound_hosts[0]"), "{e}");
     }
 

@@ -66,7 +66,11 @@ impl AllowedHost {
             Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
             _ => (rest, None),
         };
-        let scheme_pat = if scheme == "*" { Pattern::Any } else { Pattern::Exact(scheme.to_ascii_lowercase()) };
+        let scheme_pat = if scheme == "*" {
+            Pattern::Any
+        } else {
+            Pattern::Exact(scheme.to_ascii_lowercase())
+        };
         let host_pat = if host == "*" {
             HostPattern::Any
         } else if let Some(suffix) = host.strip_prefix("*.") {
@@ -79,7 +83,9 @@ impl AllowedHost {
         let port_pat = match port {
             Some("*") => Pattern::Any,
             Some(p) => {
-                let n: u16 = p.parse().map_err(|_| anyhow::anyhow!("{entry:?}: bad port {p:?}"))?;
+                let n: u16 = p
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{entry:?}: bad port {p:?}"))?;
                 Pattern::Exact(n.to_string())
             }
             None => match &scheme_pat {
@@ -90,7 +96,11 @@ impl AllowedHost {
                 Pattern::Any => bail!("{entry:?}: with any scheme, give a port (or '*')"),
             },
         };
-        Ok(Self { scheme: scheme_pat, host: host_pat, port: port_pat })
+        Ok(Self {
+            scheme: scheme_pat,
+            host: host_pat,
+            port: port_pat,
+        })
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
@@ -130,15 +140,21 @@ impl AllowedHosts {
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        let Some(port) = port.or_else(|| default_port(scheme)) else { return false };
+        let Some(port) = port.or_else(|| default_port(scheme)) else {
+            return false;
+        };
         self.0.iter().any(|h| h.allows(scheme, host, port))
     }
 
     /// For `redis://` and `mysql://` addresses passed to the Spin interfaces.
     pub fn allows_url(&self, url: &str) -> bool {
-        let Ok(uri) = url.parse::<http::Uri>() else { return false };
+        let Ok(uri) = url.parse::<http::Uri>() else {
+            return false;
+        };
         match (uri.scheme_str(), uri.host()) {
-            (Some(scheme), Some(host)) => self.allows(scheme, host.trim_matches(['[', ']']), uri.port_u16()),
+            (Some(scheme), Some(host)) => {
+                self.allows(scheme, host.trim_matches(['[', ']']), uri.port_u16())
+            }
             _ => false,
         }
     }
@@ -184,7 +200,10 @@ mod tests {
 
     #[test]
     fn credentials_in_an_entry_are_not_part_of_the_host() {
-        let a = allowed(&["redis://:secret@127.0.0.1:6380", "mysql://user:pw@db.local:3306"]);
+        let a = allowed(&[
+            "redis://:secret@127.0.0.1:6380",
+            "mysql://user:pw@db.local:3306",
+        ]);
         assert!(a.allows("redis", "127.0.0.1", Some(6380)));
         assert!(a.allows_url("mysql://user:pw@db.local:3306/tikspin"));
         assert!(!a.allows("redis", "127.0.0.1", Some(6379)));
@@ -198,7 +217,15 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused() {
-        for bad in ["example.com", "http://", "http://a/b", "http://ex*ample.com", "http://a:port", "ftp://a", "*://a"] {
+        for bad in [
+            "example.com",
+            "http://",
+            "http://a/b",
+            "http://ex*ample.com",
+            "http://a:port",
+            "ftp://a",
+            "*://a",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
         assert!(AllowedHost::parse_template("http://{{ host }}").is_ok());

@@ -17,7 +17,11 @@ pub fn spawn_all(app: &Arc<App>, shutdown: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-async fn subscribe_forever(app: Arc<App>, index: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn subscribe_forever(
+    app: Arc<App>,
+    index: usize,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let sub: &RedisSubscription = &app.redis_subscriptions[index];
     let logs = app.components[&sub.component].caps.logs.clone();
     let mut backoff = Duration::from_millis(100);
@@ -26,7 +30,10 @@ async fn subscribe_forever(app: Arc<App>, index: usize, mut shutdown: tokio::syn
             let client = redis::Client::open(sub.address.as_str())?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&sub.channel).await?;
-            eprintln!("redis trigger: {} subscribed to {:?}", sub.component, sub.channel);
+            eprintln!(
+                "redis trigger: {} subscribed to {:?}",
+                sub.component, sub.channel
+            );
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
                 let payload = msg.get_payload_bytes().to_vec();
@@ -41,11 +48,17 @@ async fn subscribe_forever(app: Arc<App>, index: usize, mut shutdown: tokio::syn
         };
         match outcome {
             Ok(()) => {
-                logs.host_error(&format!("redis subscription to {:?} closed; reconnecting", sub.channel));
+                logs.host_error(&format!(
+                    "redis subscription to {:?} closed; reconnecting",
+                    sub.channel
+                ));
                 backoff = Duration::from_millis(100);
             }
             Err(e) => {
-                logs.host_error(&format!("redis subscription to {:?} failed: {e}; retrying in {backoff:?}", sub.channel));
+                logs.host_error(&format!(
+                    "redis subscription to {:?} failed: {e}; retrying in {backoff:?}",
+                    sub.channel
+                ));
             }
         }
         tokio::select! {
@@ -59,17 +72,33 @@ async fn subscribe_forever(app: Arc<App>, index: usize, mut shutdown: tokio::syn
 async fn handle_message(app: Arc<App>, index: usize, payload: Vec<u8>) {
     let sub = &app.redis_subscriptions[index];
     let component = &app.components[&sub.component];
-    let Some(pre) = component.redis.clone() else { return };
-    let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else { return };
+    let Some(pre) = component.redis.clone() else {
+        return;
+    };
+    let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else {
+        return;
+    };
     let mut store = app.new_store(component);
     let run = async {
         let handler = pre.instantiate_async(&mut store).await?;
-        handler.fermyon_spin_inbound_redis().call_handle_message(&mut store, &payload).await
+        handler
+            .fermyon_spin_inbound_redis()
+            .call_handle_message(&mut store, &payload)
+            .await
     };
     match tokio::time::timeout(app.limits.request_timeout, run).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => component.caps.logs.host_error(&format!("message on {:?}: handler returned {e:?}", sub.channel)),
-        Ok(Err(e)) => component.caps.logs.host_error(&format!("message on {:?} trapped: {e:?}", sub.channel)),
-        Err(_) => component.caps.logs.host_error(&format!("message on {:?} ran out of time", sub.channel)),
+        Ok(Ok(Err(e))) => component.caps.logs.host_error(&format!(
+            "message on {:?}: handler returned {e:?}",
+            sub.channel
+        )),
+        Ok(Err(e)) => component
+            .caps
+            .logs
+            .host_error(&format!("message on {:?} trapped: {e:?}", sub.channel)),
+        Err(_) => component
+            .caps
+            .logs
+            .host_error(&format!("message on {:?} ran out of time", sub.channel)),
     }
 }

@@ -58,7 +58,11 @@ impl RoutePattern {
                 None => segments.push(Segment::Literal(part.to_string())),
             }
         }
-        Ok(Self { raw: raw.to_string(), segments, wildcard })
+        Ok(Self {
+            raw: raw.to_string(),
+            segments,
+            wildcard,
+        })
     }
 
     pub fn raw(&self) -> &str {
@@ -82,7 +86,11 @@ impl RoutePattern {
 
     /// Matches a request path (no query string).
     pub fn matches(&self, path: &str) -> Option<RouteMatch> {
-        let trimmed = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
+        let trimmed = if path.len() > 1 {
+            path.strip_suffix('/').unwrap_or(path)
+        } else {
+            path
+        };
         let mut rest = trimmed;
         let mut params = Vec::new();
         for seg in &self.segments {
@@ -94,7 +102,9 @@ impl RoutePattern {
             match seg {
                 Segment::Literal(l) if l == head => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) if !head.is_empty() => params.push((name.clone(), head.to_string())),
+                Segment::Param(name) if !head.is_empty() => {
+                    params.push((name.clone(), head.to_string()))
+                }
                 Segment::Param(_) => return None,
             }
             rest = tail;
@@ -120,7 +130,10 @@ impl RoutePattern {
         (
             !self.wildcard,
             self.segments.len(),
-            self.segments.iter().map(|s| matches!(s, Segment::Literal(_))).collect(),
+            self.segments
+                .iter()
+                .map(|s| matches!(s, Segment::Literal(_)))
+                .collect(),
         )
     }
 }
@@ -138,7 +151,9 @@ impl<T> Router<T> {
     }
 
     pub fn route(&self, path: &str) -> Option<(&T, RouteMatch)> {
-        self.routes.iter().find_map(|(p, t)| p.matches(path).map(|m| (t, m)))
+        self.routes
+            .iter()
+            .find_map(|(p, t)| p.matches(path).map(|m| (t, m)))
     }
 
     /// Two routes that are the same pattern would make one unreachable; Spin refuses that.
@@ -155,7 +170,12 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router<String> {
-        Router::new(routes.iter().map(|r| (RoutePattern::parse(r).unwrap(), r.to_string())).collect())
+        Router::new(
+            routes
+                .iter()
+                .map(|r| (RoutePattern::parse(r).unwrap(), r.to_string()))
+                .collect(),
+        )
     }
 
     fn hit(r: &Router<String>, path: &str) -> Option<(String, RouteMatch)> {
@@ -197,8 +217,14 @@ mod tests {
         let r = router(&["/users/:id/videos/:vid", "/users/me/videos/:vid"]);
         let (t, m) = hit(&r, "/users/42/videos/7").unwrap();
         assert_eq!(t, "/users/:id/videos/:vid");
-        assert_eq!(m.params, vec![("id".into(), "42".into()), ("vid".into(), "7".into())]);
-        assert_eq!(hit(&r, "/users/me/videos/7").unwrap().0, "/users/me/videos/:vid");
+        assert_eq!(
+            m.params,
+            vec![("id".into(), "42".into()), ("vid".into(), "7".into())]
+        );
+        assert_eq!(
+            hit(&r, "/users/me/videos/7").unwrap().0,
+            "/users/me/videos/:vid"
+        );
         assert!(hit(&r, "/users//videos/7").is_none());
     }
 
@@ -225,6 +251,9 @@ mod tests {
 impl<T: Clone> Router<T> {
     /// Routes as written, with their targets, for the start-up banner.
     pub fn describe(&self) -> Vec<(String, T)> {
-        self.routes.iter().map(|(p, t)| (p.raw().to_string(), t.clone())).collect()
+        self.routes
+            .iter()
+            .map(|(p, t)| (p.raw().to_string(), t.clone()))
+            .collect()
     }
 }

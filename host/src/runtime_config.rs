@@ -76,7 +76,9 @@ impl RuntimeConfig {
             }
         }
         for db in config.sqlite_database.values_mut() {
-            let SqliteDatabaseConfig::Spin { path: Some(p) } = db else { continue };
+            let SqliteDatabaseConfig::Spin { path: Some(p) } = db else {
+                continue;
+            };
             *p = base.join(&*p);
         }
         Ok(config)
@@ -87,7 +89,9 @@ impl RuntimeConfig {
         // Spin keeps every `spin`-type store without a path in one file, one table keyed by label.
         let default_file = || state_dir.join("sqlite_key_value.db");
         match self.key_value_store.get(label) {
-            Some(KeyValueStoreConfig::Spin { path }) => Some(KvBackend::Sqlite(path.clone().unwrap_or_else(default_file))),
+            Some(KeyValueStoreConfig::Spin { path }) => {
+                Some(KvBackend::Sqlite(path.clone().unwrap_or_else(default_file)))
+            }
             Some(KeyValueStoreConfig::Redis { url }) => Some(KvBackend::Redis(url.clone())),
             None if label == "default" => Some(KvBackend::Sqlite(default_file())),
             None => None,
@@ -98,7 +102,11 @@ impl RuntimeConfig {
     pub fn sqlite_path(&self, label: &str, state_dir: &Path) -> Option<PathBuf> {
         match self.sqlite_database.get(label) {
             Some(SqliteDatabaseConfig::Spin { path }) => Some(path.clone().unwrap_or_else(|| {
-                if label == "default" { state_dir.join("sqlite_db.db") } else { state_dir.join(format!("{label}.db")) }
+                if label == "default" {
+                    state_dir.join("sqlite_db.db")
+                } else {
+                    state_dir.join(format!("{label}.db"))
+                }
             })),
             None if label == "default" => Some(state_dir.join("sqlite_db.db")),
             None => None,
@@ -134,12 +142,21 @@ impl RuntimeConfig {
 pub fn parse(text: &str) -> Result<RuntimeConfig> {
     // Name the store's full key for the commonest mistake, an unsupported type, before serde
     // reports it without the table it sits in.
-    let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
-    for (section, supported) in [("key_value_store", &["spin", "redis"][..]), ("sqlite_database", &["spin"][..])] {
-        let Some(toml::Value::Table(stores)) = raw.get(section) else { continue };
+    let raw: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+    for (section, supported) in [
+        ("key_value_store", &["spin", "redis"][..]),
+        ("sqlite_database", &["spin"][..]),
+    ] {
+        let Some(toml::Value::Table(stores)) = raw.get(section) else {
+            continue;
+        };
         for (label, store) in stores {
             match store.get("type").and_then(toml::Value::as_str) {
-                None => bail!("{section}.{label}.type: missing (supported: {})", supported.join(", ")),
+                None => bail!(
+                    "{section}.{label}.type: missing (supported: {})",
+                    supported.join(", ")
+                ),
                 Some(t) if !supported.contains(&t) => {
                     bail!("{section}.{label}.type: {t:?} is not supported by this host (supported: {})", supported.join(", "))
                 }
@@ -147,7 +164,8 @@ pub fn parse(text: &str) -> Result<RuntimeConfig> {
             }
         }
     }
-    let config: RuntimeConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+    let config: RuntimeConfig =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
     for (label, store) in &config.key_value_store {
         if let KeyValueStoreConfig::Redis { url } = store {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -166,8 +184,14 @@ mod tests {
     fn defaults_live_in_the_state_dir() {
         let c = RuntimeConfig::default();
         let dir = Path::new("/s");
-        assert_eq!(c.kv_backend("default", dir), Some(KvBackend::Sqlite("/s/sqlite_key_value.db".into())));
-        assert_eq!(c.sqlite_path("default", dir), Some(PathBuf::from("/s/sqlite_db.db")));
+        assert_eq!(
+            c.kv_backend("default", dir),
+            Some(KvBackend::Sqlite("/s/sqlite_key_value.db".into()))
+        );
+        assert_eq!(
+            c.sqlite_path("default", dir),
+            Some(PathBuf::from("/s/sqlite_db.db"))
+        );
         assert_eq!(c.kv_backend("other", dir), None);
     }
 
@@ -190,17 +214,32 @@ prefix = "TIKSPIN"
 "#,
         )
         .unwrap();
-        assert_eq!(c.kv_backend("default", Path::new("/s")), Some(KvBackend::Redis("redis://127.0.0.1:6379".into())));
-        assert_eq!(c.env_prefixes(), vec!["SPIN_VARIABLE".to_string(), "TIKSPIN".to_string()]);
+        assert_eq!(
+            c.kv_backend("default", Path::new("/s")),
+            Some(KvBackend::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert_eq!(
+            c.env_prefixes(),
+            vec!["SPIN_VARIABLE".to_string(), "TIKSPIN".to_string()]
+        );
     }
 
     #[test]
     fn unknown_type_and_key_are_named() {
-        let e = parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n").unwrap_err().to_string();
-        assert!(e.contains("key_value_store.default.type") && e.contains("azure_cosmos"), "{e}");
-        let e = parse("[sqlite_database.default]\ntype = \"spin\"\npth = \"x\"\n").unwrap_err().to_string();
+        let e = parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key_value_store.default.type") && e.contains("azure_cosmos"),
+            "{e}"
+        );
+        let e = parse("[sqlite_database.default]\ntype = \"spin\"\npth = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pth"), "{e}");
-        let e = parse("[key_value_store.c]\ntype = \"redis\"\nurl = \"http://x\"\n").unwrap_err().to_string();
+        let e = parse("[key_value_store.c]\ntype = \"redis\"\nurl = \"http://x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key_value_store.c.url"), "{e}");
     }
 }

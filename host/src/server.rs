@@ -24,7 +24,12 @@ impl RunningServer {
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         crate::redis_trigger::spawn_all(&app, rx.clone());
         let http = tokio::spawn(crate::http_trigger::serve(app.clone(), listener, rx));
-        Ok(Self { addr, app, shutdown, http })
+        Ok(Self {
+            addr,
+            app,
+            shutdown,
+            http,
+        })
     }
 
     pub async fn stop(self) -> Result<()> {

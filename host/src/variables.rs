@@ -44,7 +44,9 @@ pub fn render(template: &str, values: &HashMap<String, String>) -> Result<String
         let after = &rest[start + 2..];
         let end = after.find("}}").context("unclosed template")?;
         let name = after[..end].trim();
-        let value = values.get(name).with_context(|| format!("variable {name:?} has no value"))?;
+        let value = values
+            .get(name)
+            .with_context(|| format!("variable {name:?} has no value"))?;
         out.push_str(value);
         rest = &after[end + 2..];
     }
@@ -61,7 +63,10 @@ pub struct Sources<'a> {
 }
 
 /// Every application variable's value, resolved once at start.
-pub fn resolve_app_variables(manifest: &Manifest, sources: &Sources<'_>) -> Result<HashMap<String, String>> {
+pub fn resolve_app_variables(
+    manifest: &Manifest,
+    sources: &Sources<'_>,
+) -> Result<HashMap<String, String>> {
     for (name, _) in sources.cli {
         if !manifest.variables.contains_key(name) {
             bail!("--variable {name}: the manifest declares no variable {name:?}");
@@ -70,10 +75,17 @@ pub fn resolve_app_variables(manifest: &Manifest, sources: &Sources<'_>) -> Resu
     let mut generated = GeneratedSecrets::load(sources.state_dir)?;
     let mut values = HashMap::new();
     for (name, decl) in &manifest.variables {
-        let from_cli = sources.cli.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let from_cli = sources
+            .cli
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone());
         let from_env = sources.env_prefixes.iter().find_map(|prefix| {
             let key = format!("{prefix}_{}", name.to_ascii_uppercase());
-            std::env::var(&key).ok().or_else(|| sources.dotenv.get(&key).cloned())
+            std::env::var(&key)
+                .ok()
+                .or_else(|| sources.dotenv.get(&key).cloned())
         });
         let value = match from_cli.or(from_env).or_else(|| decl.default.clone()) {
             Some(v) => v,
@@ -91,7 +103,8 @@ pub fn resolve_app_variables(manifest: &Manifest, sources: &Sources<'_>) -> Resu
 
 /// Reads `KEY=VALUE` lines, as Spin's env provider does with `dotenv_path`.
 pub fn read_dotenv(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -111,7 +124,8 @@ impl GeneratedSecrets {
     fn load(state_dir: &Path) -> Result<Self> {
         let path = state_dir.join("generated-secrets.json");
         let values = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))?,
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{} is corrupt", path.display()))?,
             Err(_) => BTreeMap::new(),
         };
         Ok(Self { path, values })
@@ -150,7 +164,12 @@ pub fn resolve_component_variables(
 ) -> Result<HashMap<String, String>> {
     templates
         .iter()
-        .map(|(k, t)| Ok((k.clone(), render(t, app).with_context(|| format!("variables.{k}"))?)))
+        .map(|(k, t)| {
+            Ok((
+                k.clone(),
+                render(t, app).with_context(|| format!("variables.{k}"))?,
+            ))
+        })
         .collect()
 }
 
@@ -160,7 +179,10 @@ mod tests {
 
     #[test]
     fn references_and_render() {
-        assert_eq!(template_references("a{{ x }}b{{y}}").unwrap(), vec!["x", "y"]);
+        assert_eq!(
+            template_references("a{{ x }}b{{y}}").unwrap(),
+            vec!["x", "y"]
+        );
         assert!(template_references("{{ x").is_err());
         assert!(template_references("{{ }}").is_err());
         let vals = HashMap::from([("x".to_string(), "1".to_string())]);
@@ -184,8 +206,16 @@ s = { required = true, secret = true }
         )
         .unwrap();
         let dir = tempdir();
-        let cli = vec![("a".to_string(), "from-cli".to_string()), ("c".to_string(), "set".to_string())];
-        let src = Sources { cli: &cli, env_prefixes: vec!["TIKSPIN_TEST_PRIO".into()], dotenv: HashMap::new(), state_dir: &dir };
+        let cli = vec![
+            ("a".to_string(), "from-cli".to_string()),
+            ("c".to_string(), "set".to_string()),
+        ];
+        let src = Sources {
+            cli: &cli,
+            env_prefixes: vec!["TIKSPIN_TEST_PRIO".into()],
+            dotenv: HashMap::new(),
+            state_dir: &dir,
+        };
         std::env::set_var("TIKSPIN_TEST_PRIO_B", "from-env");
         let v = resolve_app_variables(&m, &src).unwrap();
         assert_eq!(v["a"], "from-cli");
@@ -194,17 +224,34 @@ s = { required = true, secret = true }
         // The generated secret is stable across starts.
         assert_eq!(resolve_app_variables(&m, &src).unwrap()["s"], v["s"]);
 
-        let src = Sources { cli: &[], env_prefixes: vec![], dotenv: HashMap::new(), state_dir: &dir };
+        let src = Sources {
+            cli: &[],
+            env_prefixes: vec![],
+            dotenv: HashMap::new(),
+            state_dir: &dir,
+        };
         let e = resolve_app_variables(&m, &src).unwrap_err().to_string();
         assert!(e.contains("\"c\" is required"), "{e}");
 
         let unknown = vec![("zzz".to_string(), "1".to_string())];
-        let src = Sources { cli: &unknown, env_prefixes: vec![], dotenv: HashMap::new(), state_dir: &dir };
-        assert!(resolve_app_variables(&m, &src).unwrap_err().to_string().contains("zzz"));
+        let src = Sources {
+            cli: &unknown,
+            env_prefixes: vec![],
+            dotenv: HashMap::new(),
+            state_dir: &dir,
+        };
+        assert!(resolve_app_variables(&m, &src)
+            .unwrap_err()
+            .to_string()
+            .contains("zzz"));
     }
 
     fn tempdir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("tikspin-vars-{}-{}", std::process::id(), rand::random::<u32>()));
+        let d = std::env::temp_dir().join(format!(
+            "tikspin-vars-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

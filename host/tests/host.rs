@@ -12,7 +12,10 @@ fn manifest() -> PathBuf {
 }
 
 fn host(config: HostConfig) -> TestHost {
-    TestHost::start(HostConfig { manifest: Some(manifest()), ..config })
+    TestHost::start(HostConfig {
+        manifest: Some(manifest()),
+        ..config
+    })
 }
 
 fn var(k: &str, v: &str) -> (String, String) {
@@ -20,11 +23,17 @@ fn var(k: &str, v: &str) -> (String, String) {
 }
 
 fn header_lines(text: &str) -> Vec<(String, String)> {
-    text.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn header<'a>(lines: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    lines.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    lines
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -32,18 +41,29 @@ fn health_routes_and_spin_headers() {
     let h = host(HostConfig::default());
     assert_eq!(h.client.get("/.well-known/spin/health").status, 200);
 
-    let r = h.client.get_with("/probe/headers?x=1", &[("spin-client-addr", "6.6.6.6:1")]);
+    let r = h
+        .client
+        .get_with("/probe/headers?x=1", &[("spin-client-addr", "6.6.6.6:1")]);
     assert_eq!(r.status, 200, "{}", r.text());
     let lines = header_lines(&r.text());
     assert_eq!(header(&lines, "spin-path-info"), Some("/headers"));
     assert_eq!(header(&lines, "spin-matched-route"), Some("/probe/..."));
-    assert_eq!(header(&lines, "spin-raw-component-route"), Some("/probe/..."));
+    assert_eq!(
+        header(&lines, "spin-raw-component-route"),
+        Some("/probe/...")
+    );
     assert_eq!(header(&lines, "spin-component-route"), Some("/probe"));
     assert_eq!(header(&lines, "spin-base-path"), Some("/"));
     let full = header(&lines, "spin-full-url").unwrap();
-    assert!(full.starts_with("http://127.0.0.1:") && full.ends_with("/probe/headers?x=1"), "{full}");
+    assert!(
+        full.starts_with("http://127.0.0.1:") && full.ends_with("/probe/headers?x=1"),
+        "{full}"
+    );
     let client = header(&lines, "spin-client-addr").unwrap();
-    assert!(client.starts_with("127.0.0.1:"), "a client-sent spin-client-addr must not survive: {client}");
+    assert!(
+        client.starts_with("127.0.0.1:"),
+        "a client-sent spin-client-addr must not survive: {client}"
+    );
 
     // An exact route beats the wildcard that also matches it.
     let lines = header_lines(&h.client.get("/exact").text());
@@ -61,7 +81,9 @@ fn health_routes_and_spin_headers() {
 fn bodies_stream_both_ways() {
     let h = host(HostConfig::default());
     let body: Vec<u8> = (0..(5 << 20)).map(|i| (i % 251) as u8).collect();
-    let r = h.client.post("/probe/echo-body", "application/octet-stream", &body);
+    let r = h
+        .client
+        .post("/probe/echo-body", "application/octet-stream", &body);
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), body.len());
     assert!(r.body == body, "the echoed body differs");
@@ -70,11 +92,17 @@ fn bodies_stream_both_ways() {
 #[test]
 fn key_value_persists_across_requests_and_restarts() {
     let state = tempfile::tempdir().unwrap();
-    let config = || HostConfig { state_dir: Some(state.path().to_path_buf()), ..Default::default() };
+    let config = || HostConfig {
+        state_dir: Some(state.path().to_path_buf()),
+        ..Default::default()
+    };
     {
         let h = host(config());
         assert_eq!(h.client.get("/probe/kv/get?key=k1").status, 404);
-        assert_eq!(h.client.post_empty("/probe/kv/set?key=k1&value=v1").status, 200);
+        assert_eq!(
+            h.client.post_empty("/probe/kv/set?key=k1&value=v1").status,
+            200
+        );
         assert_eq!(h.client.get("/probe/kv/get?key=k1").text(), "v1");
     }
     let h = host(config());
@@ -87,23 +115,48 @@ fn sqlite_transaction_spans_calls_and_rolls_back_on_drop() {
     let r = h.client.get("/probe/sqlite/commit");
     assert_eq!(r.text(), "before=0 inside=2 after=2");
     let r = h.client.get("/probe/sqlite/rollback");
-    assert_eq!(r.text(), "before=2 inside=4 after=2", "a dropped handle must roll back");
+    assert_eq!(
+        r.text(),
+        "before=2 inside=4 after=2",
+        "a dropped handle must roll back"
+    );
 }
 
 #[test]
 fn variables_resolve_from_defaults_cli_and_env() {
     let h = host(HostConfig::default());
-    assert_eq!(h.client.get("/probe/var?name=greeting").text(), "hello, world");
+    assert_eq!(
+        h.client.get("/probe/var?name=greeting").text(),
+        "hello, world"
+    );
     let secret = h.client.get("/probe/var?name=token").text();
-    assert_eq!(secret.len(), 64, "a required secret gets a generated value: {secret}");
-    assert!(h.log().contains("secret variable \"secret_token\" had no value"), "{}", h.log());
+    assert_eq!(
+        secret.len(),
+        64,
+        "a required secret gets a generated value: {secret}"
+    );
+    assert!(
+        h.log()
+            .contains("secret variable \"secret_token\" had no value"),
+        "{}",
+        h.log()
+    );
     assert_eq!(h.client.get("/probe/var?name=undeclared").status, 404);
 
-    let h = host(HostConfig { variables: vec![var("greeting", "hi")], ..Default::default() });
+    let h = host(HostConfig {
+        variables: vec![var("greeting", "hi")],
+        ..Default::default()
+    });
     assert_eq!(h.client.get("/probe/var?name=greeting").text(), "hi, world");
 
-    let h = host(HostConfig { env: vec![var("SPIN_VARIABLE_GREETING", "from env")], ..Default::default() });
-    assert_eq!(h.client.get("/probe/var?name=greeting").text(), "from env, world");
+    let h = host(HostConfig {
+        env: vec![var("SPIN_VARIABLE_GREETING", "from env")],
+        ..Default::default()
+    });
+    assert_eq!(
+        h.client.get("/probe/var?name=greeting").text(),
+        "from env, world"
+    );
 }
 
 #[test]
@@ -113,7 +166,10 @@ fn a_required_variable_without_value_stops_the_start() {
         "greeting = { default = \"hello\" }",
         "greeting = { required = true }",
     );
-    let text = text.replace("../../target", &format!("{}/target", tikspin_e2e::workspace_root().display()));
+    let text = text.replace(
+        "../../target",
+        &format!("{}/target", tikspin_e2e::workspace_root().display()),
+    );
     let m = dir.path().join("spin.toml");
     std::fs::write(&m, text).unwrap();
     tikspin_e2e::harness::build_once(&manifest());
@@ -134,7 +190,11 @@ fn a_required_variable_without_value_stops_the_start() {
 fn malformed_manifest_and_runtime_config_give_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad_manifest = dir.path().join("spin.toml");
-    std::fs::write(&bad_manifest, "spin_manifest_version = 2\n[application]\nname = \"x\"\nbogus_key = 1\n").unwrap();
+    std::fs::write(
+        &bad_manifest,
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\nbogus_key = 1\n",
+    )
+    .unwrap();
     let bad_rc = dir.path().join("rc.toml");
     std::fs::write(&bad_rc, "[key_value_store.default]\ntype = \"dynamo\"\n").unwrap();
     tikspin_e2e::harness::build_once(&manifest());
@@ -149,10 +209,18 @@ fn malformed_manifest_and_runtime_config_give_one_clear_error() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let err = run(&["--from".as_ref(), bad_manifest.as_os_str()]);
-    assert!(err.contains("spin.toml") && err.contains("bogus_key"), "{err}");
+    assert!(
+        err.contains("spin.toml") && err.contains("bogus_key"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     let good = manifest();
-    let err = run(&["--from".as_ref(), good.as_os_str(), "--runtime-config-file".as_ref(), bad_rc.as_os_str()]);
+    let err = run(&[
+        "--from".as_ref(),
+        good.as_os_str(),
+        "--runtime-config-file".as_ref(),
+        bad_rc.as_os_str(),
+    ]);
     assert!(err.contains("rc.toml") && err.contains("dynamo"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -161,13 +229,21 @@ fn malformed_manifest_and_runtime_config_give_one_clear_error() {
 fn outbound_http_only_to_allowed_hosts() {
     let port = tikspin_e2e::free_port();
     let allowed = format!("http://127.0.0.1:{port}");
-    let h = host(HostConfig { port: Some(port), variables: vec![var("allowed_url", &allowed)], ..Default::default() });
+    let h = host(HostConfig {
+        port: Some(port),
+        variables: vec![var("allowed_url", &allowed)],
+        ..Default::default()
+    });
     // Allowed: the host calling its own health check.
-    let r = h.client.get(&format!("/probe/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F.well-known%2Fspin%2Fhealth"));
+    let r = h.client.get(&format!(
+        "/probe/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F.well-known%2Fspin%2Fhealth"
+    ));
     assert_eq!(r.text(), "status=200");
     // Another port on the same host is not.
     let other = tikspin_e2e::free_port();
-    let r = h.client.get(&format!("/probe/outbound?url=http%3A%2F%2F127.0.0.1%3A{other}%2F"));
+    let r = h.client.get(&format!(
+        "/probe/outbound?url=http%3A%2F%2F127.0.0.1%3A{other}%2F"
+    ));
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
 }
@@ -179,45 +255,76 @@ fn undeclared_stores_databases_and_hosts_are_refused() {
     assert_eq!(r.status, 403);
     assert!(r.text().contains("AccessDenied"), "{}", r.text());
     assert_eq!(h.client.get("/limited/sqlite/commit").status, 500);
-    let r = h.client.get("/limited/redis?address=redis%3A%2F%2F127.0.0.1%3A6379");
+    let r = h
+        .client
+        .get("/limited/redis?address=redis%3A%2F%2F127.0.0.1%3A6379");
     assert!(r.text().contains("InvalidAddress"), "{}", r.text());
-    let r = h.client.get("/limited/mysql?address=mysql%3A%2F%2Fu%3Ap%40127.0.0.1%3A3306%2Fdb");
+    let r = h
+        .client
+        .get("/limited/mysql?address=mysql%3A%2F%2Fu%3Ap%40127.0.0.1%3A3306%2Fdb");
     assert!(r.text().contains("not permitted"), "{}", r.text());
-    let r = h.client.get("/limited/outbound?url=http%3A%2F%2F127.0.0.1%3A1%2F");
+    let r = h
+        .client
+        .get("/limited/outbound?url=http%3A%2F%2F127.0.0.1%3A1%2F");
     assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
 }
 
 #[test]
 fn a_trap_a_timeout_or_a_memory_hog_fails_only_its_request() {
     let mut h = host(HostConfig {
-        extra_args: vec!["--request-timeout-secs".into(), "2".into(), "--max-instance-memory-mib".into(), "64".into()],
+        extra_args: vec![
+            "--request-timeout-secs".into(),
+            "2".into(),
+            "--max-instance-memory-mib".into(),
+            "64".into(),
+        ],
         ..Default::default()
     });
     assert_eq!(h.client.get("/probe/trap").status, 500);
     assert_eq!(h.client.get("/probe/headers").status, 200);
     let started = std::time::Instant::now();
     assert_eq!(h.client.get("/probe/spin").status, 500);
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(h.client.get("/probe/headers").status, 200);
     let r = h.client.get("/probe/alloc?mib=128");
-    assert_ne!(r.status, 200, "a 128 MiB allocation must fail under a 64 MiB limit");
+    assert_ne!(
+        r.status, 200,
+        "a 128 MiB allocation must fail under a 64 MiB limit"
+    );
     assert_eq!(h.client.get("/probe/alloc?mib=8").status, 200);
     assert!(h.is_running());
     let log = std::fs::read_to_string(h.state_path().join("logs/probe_stderr.txt")).unwrap();
-    assert!(log.contains("ran out of time") || log.contains("interrupt"), "{log}");
+    assert!(
+        log.contains("ran out of time") || log.contains("interrupt"),
+        "{log}"
+    );
 }
 
 #[test]
 fn oversized_head_gets_431_and_oversized_body_413() {
-    let mut h = host(HostConfig { extra_args: vec!["--max-request-body-mib".into(), "1".into()], ..Default::default() });
+    let mut h = host(HostConfig {
+        extra_args: vec!["--max-request-body-mib".into(), "1".into()],
+        ..Default::default()
+    });
     let big = "x".repeat(100 << 10);
-    let r = h.client.get_with("/probe/headers", &[("x-big", big.as_str())]);
+    let r = h
+        .client
+        .get_with("/probe/headers", &[("x-big", big.as_str())]);
     assert_eq!(r.status, 431);
     // The host answers from the head alone, before any of the body is sent.
     let base = h.client.base.trim_start_matches("http://").to_string();
     let mut conn = std::net::TcpStream::connect(&base).unwrap();
     use std::io::{Read, Write};
-    write!(conn, "POST /probe/echo-body HTTP/1.1\r\nHost: {base}\r\nContent-Length: {}\r\n\r\n", 2 << 20).unwrap();
+    write!(
+        conn,
+        "POST /probe/echo-body HTTP/1.1\r\nHost: {base}\r\nContent-Length: {}\r\n\r\n",
+        2 << 20
+    )
+    .unwrap();
     let mut answer = [0u8; 64];
     let n = conn.read(&mut answer).unwrap();
     let status_line = String::from_utf8_lossy(&answer[..n]);
@@ -232,27 +339,44 @@ fn component_output_goes_to_the_log_files() {
     let h = host(HostConfig::default());
     assert_eq!(h.client.get("/probe/trap").status, 500);
     let log = std::fs::read_to_string(h.state_path().join("logs/probe_stderr.txt")).unwrap();
-    assert!(log.contains("panicked"), "the guest's panic message should be logged: {log}");
+    assert!(
+        log.contains("panicked"),
+        "the guest's panic message should be logged: {log}"
+    );
 }
 
 #[test]
 fn redis_outbound_and_trigger_with_reconnect() {
     let mut redis = RedisServer::start().expect("redis-server");
-    let h = host(HostConfig { variables: vec![var("redis_address", &redis.url())], ..Default::default() });
-    let r = h.client.get(&format!("/probe/redis?address=redis%3A%2F%2F127.0.0.1%3A{}", redis.port));
+    let h = host(HostConfig {
+        variables: vec![var("redis_address", &redis.url())],
+        ..Default::default()
+    });
+    let r = h.client.get(&format!(
+        "/probe/redis?address=redis%3A%2F%2F127.0.0.1%3A{}",
+        redis.port
+    ));
     assert_eq!(r.text(), "get=v1 incr=1");
 
     let received = |want: &str| {
-        wait_until(Duration::from_secs(15), || h.client.get("/probe/kv/get?key=redis:last").text() == want)
+        wait_until(Duration::from_secs(15), || {
+            h.client.get("/probe/kv/get?key=redis:last").text() == want
+        })
     };
     // The subscription may still be starting: publish until someone listens.
-    assert!(wait_until(Duration::from_secs(15), || redis.cli(&["PUBLISH", "host-test", "first"]).unwrap() == "1"));
+    assert!(wait_until(Duration::from_secs(15), || redis
+        .cli(&["PUBLISH", "host-test", "first"])
+        .unwrap()
+        == "1"));
     assert!(received("first"));
 
     redis.stop();
     redis.restart().unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || redis.cli(&["PUBLISH", "host-test", "after-restart"]).unwrap() == "1"),
+        wait_until(Duration::from_secs(20), || redis
+            .cli(&["PUBLISH", "host-test", "after-restart"])
+            .unwrap()
+            == "1"),
         "the trigger did not resubscribe after Redis came back"
     );
     assert!(received("after-restart"));
@@ -262,7 +386,11 @@ fn redis_outbound_and_trigger_with_reconnect() {
 fn mysql_round_trip_against_mariadb() {
     let db = MariaDb::start().expect("mariadb");
     let h = host(HostConfig::default());
-    let url = db.url().replace(':', "%3A").replace('/', "%2F").replace('@', "%40");
+    let url = db
+        .url()
+        .replace(':', "%3A")
+        .replace('/', "%2F")
+        .replace('@', "%40");
     let r = h.client.get(&format!("/probe/mysql?address={url}"));
     assert_eq!(r.text(), "name=数据 🎬 n=42");
 }

@@ -14,7 +14,9 @@ use crate::client::{Client, Reply};
 pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -22,7 +24,11 @@ pub fn enc(s: &str) -> String {
 
 /// `k1=v1&k2=v2`, the values percent-encoded (the keys are plain ASCII in every test).
 pub fn query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A response's JSON, after checking the HTTP status is 200 and the envelope is there.
@@ -46,7 +52,10 @@ pub fn expect_ok(v: &Value) -> &Value {
 #[track_caller]
 pub fn expect_refused(v: &Value) {
     assert_ne!(v["status_code"], 0, "expected a refusal: {v}");
-    assert!(!v["status_msg"].as_str().unwrap().trim().is_empty(), "a refusal needs a status_msg: {v}");
+    assert!(
+        !v["status_msg"].as_str().unwrap().trim().is_empty(),
+        "a refusal needs a status_msg: {v}"
+    );
 }
 
 /// A username nobody has used yet: unique in this process and, by a per-run salt, across runs
@@ -54,20 +63,36 @@ pub fn expect_refused(v: &Value) {
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     static RUN: OnceLock<u32> = OnceLock::new();
-    let run = RUN.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id());
+    let run = RUN.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            ^ std::process::id()
+    });
     format!("{prefix}_{run:08x}_{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The shape of API.md's `User`: every field there, with its JSON type.
 #[track_caller]
 pub fn assert_user_shape(u: &Value) {
-    for k in ["id", "follow_count", "follower_count", "total_favorited", "work_count", "favorite_count"] {
+    for k in [
+        "id",
+        "follow_count",
+        "follower_count",
+        "total_favorited",
+        "work_count",
+        "favorite_count",
+    ] {
         assert!(u[k].is_i64(), "User.{k} must be a number: {u}");
     }
     for k in ["name", "avatar", "background_image", "signature"] {
         assert!(u[k].is_string(), "User.{k} must be a string: {u}");
     }
-    assert!(u["is_follow"].is_boolean(), "User.is_follow must be a boolean: {u}");
+    assert!(
+        u["is_follow"].is_boolean(),
+        "User.is_follow must be a boolean: {u}"
+    );
 }
 
 /// A registered user.
@@ -82,11 +107,18 @@ pub struct User {
 #[track_caller]
 pub fn register(c: &Client, prefix: &str) -> User {
     let name = unique_name(prefix);
-    let v = envelope(c.post_empty(&format!("/douyin/user/register/?{}", query(&[("username", &name), ("password", "secret123")]))));
+    let v = envelope(c.post_empty(&format!(
+        "/douyin/user/register/?{}",
+        query(&[("username", &name), ("password", "secret123")])
+    )));
     expect_ok(&v);
     let id = v["user_id"].as_i64().unwrap();
     assert!(id > 0, "{v}");
-    User { id, token: v["token"].as_str().unwrap().to_string(), name }
+    User {
+        id,
+        token: v["token"].as_str().unwrap().to_string(),
+        name,
+    }
 }
 
 /// One part of a hand-built `multipart/form-data` body.
@@ -103,7 +135,12 @@ pub fn multipart(boundary: &str, parts: &[Part<'_>]) -> (String, Vec<u8>) {
     for part in parts {
         match part {
             Part::Text(name, value) => {
-                body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+                body.extend_from_slice(
+                    format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
                 body.extend_from_slice(value.as_bytes());
             }
             Part::File(filename, bytes) => {
@@ -124,6 +161,19 @@ pub fn multipart(boundary: &str, parts: &[Part<'_>]) -> (String, Vec<u8>) {
 }
 
 /// The publish form as the Android client sends it: `token`, `title`, then the `data` file.
-pub fn publish_form(boundary: &str, token: &str, title: &str, filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    multipart(boundary, &[Part::Text("token", token), Part::Text("title", title), Part::File(filename, bytes)])
+pub fn publish_form(
+    boundary: &str,
+    token: &str,
+    title: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> (String, Vec<u8>) {
+    multipart(
+        boundary,
+        &[
+            Part::Text("token", token),
+            Part::Text("title", title),
+            Part::File(filename, bytes),
+        ],
+    )
 }

@@ -14,11 +14,15 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -35,7 +39,10 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
-        Self { base: base.trim_end_matches('/').to_string(), agent }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
     }
 
     fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
@@ -46,8 +53,17 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let body = r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap_or_default();
-        Reply { status, headers, body }
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -63,7 +79,12 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
-        Self::reply(self.agent.post(format!("{}{path}", self.base)).header("content-type", content_type).send(body))
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", content_type)
+                .send(body),
+        )
     }
 
     pub fn post_empty(&self, path: &str) -> Reply {

@@ -12,12 +12,19 @@ use crate::workspace_root;
 
 /// `TIKSPIN_FIXTURES`, else `../shared/fixtures` next to the workspace.
 pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("TIKSPIN_FIXTURES").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared/fixtures"))
+    std::env::var_os("TIKSPIN_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"))
 }
 
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} unreadable ({e}); set TIKSPIN_FIXTURES", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} unreadable ({e}); set TIKSPIN_FIXTURES",
+            path.display()
+        )
+    })
 }
 
 /// A good fixture and what ffprobe/ffmpeg say about it.
@@ -36,35 +43,45 @@ pub const PORTRAIT: Fixture = Fixture {
     width: 360,
     height: 640,
     content_type: "video/mp4",
-    fingerprint: [92, 194, 56, 153, 100, 199, 58, 148, 100, 199, 59, 155, 100, 199, 60, 156],
+    fingerprint: [
+        92, 194, 56, 153, 100, 199, 58, 148, 100, 199, 59, 155, 100, 199, 60, 156,
+    ],
 };
 pub const LANDSCAPE: Fixture = Fixture {
     name: "landscape-2s-noaudio.mp4",
     width: 640,
     height: 360,
     content_type: "video/mp4",
-    fingerprint: [181, 132, 86, 38, 181, 132, 86, 38, 125, 104, 83, 61, 104, 132, 6, 2],
+    fingerprint: [
+        181, 132, 86, 38, 181, 132, 86, 38, 125, 104, 83, 61, 104, 132, 6, 2,
+    ],
 };
 pub const LARGE: Fixture = Fixture {
     name: "large-20s.mp4",
     width: 720,
     height: 1280,
     content_type: "video/mp4",
-    fingerprint: [101, 198, 55, 154, 100, 199, 56, 151, 100, 199, 59, 156, 100, 199, 60, 156],
+    fingerprint: [
+        101, 198, 55, 154, 100, 199, 56, 151, 100, 199, 59, 156, 100, 199, 60, 156,
+    ],
 };
 pub const BEAR: Fixture = Fixture {
     name: "bear.mp4",
     width: 320,
     height: 240,
     content_type: "video/mp4",
-    fingerprint: [107, 106, 98, 109, 105, 76, 71, 106, 87, 61, 99, 105, 113, 105, 114, 110],
+    fingerprint: [
+        107, 106, 98, 109, 105, 76, 71, 106, 87, 61, 99, 105, 113, 105, 114, 110,
+    ],
 };
 pub const MOV: Fixture = Fixture {
     name: "not-faststart.mov",
     width: 360,
     height: 640,
     content_type: "video/quicktime",
-    fingerprint: [92, 193, 56, 154, 100, 199, 58, 149, 100, 199, 59, 155, 100, 199, 60, 156],
+    fingerprint: [
+        92, 193, 56, 154, 100, 199, 58, 149, 100, 199, 59, 155, 100, 199, 60, 156,
+    ],
 };
 
 /// A decoded cover.
@@ -77,20 +94,35 @@ pub struct Jpeg {
 
 #[track_caller]
 pub fn decode_jpeg(bytes: &[u8]) -> Jpeg {
-    assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "not a JPEG (no SOI marker): {:02x?}", &bytes[..bytes.len().min(16)]);
+    assert!(
+        bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "not a JPEG (no SOI marker): {:02x?}",
+        &bytes[..bytes.len().min(16)]
+    );
     let mut d = jpeg_decoder::Decoder::new(bytes);
-    let pixels = d.decode().unwrap_or_else(|e| panic!("the JPEG does not decode: {e}"));
+    let pixels = d
+        .decode()
+        .unwrap_or_else(|e| panic!("the JPEG does not decode: {e}"));
     let info = d.info().unwrap();
     let (w, h) = (info.width as u32, info.height as u32);
     let luma: Vec<f64> = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => pixels.iter().map(|&p| p as f64).collect(),
-        jpeg_decoder::PixelFormat::RGB24 => {
-            pixels.chunks(3).map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect()
-        }
+        jpeg_decoder::PixelFormat::RGB24 => pixels
+            .chunks(3)
+            .map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64)
+            .collect(),
         other => panic!("unexpected JPEG pixel format {other:?}"),
     };
-    assert_eq!(luma.len(), (w * h) as usize, "decoded size does not match the header");
-    Jpeg { width: w, height: h, luma }
+    assert_eq!(
+        luma.len(),
+        (w * h) as usize,
+        "decoded size does not match the header"
+    );
+    Jpeg {
+        width: w,
+        height: h,
+        luma,
+    }
 }
 
 impl Jpeg {

@@ -27,13 +27,24 @@ pub fn build_once(manifest: &Path) {
         .status()
         .expect("cannot run cargo");
     assert!(status.success(), "building the host failed");
-    let status = Command::new(host_binary()).arg("build").arg("--from").arg(manifest).status().expect("cannot run tikspin build");
-    assert!(status.success(), "building the components of {} failed", manifest.display());
+    let status = Command::new(host_binary())
+        .arg("build")
+        .arg("--from")
+        .arg(manifest)
+        .status()
+        .expect("cannot run tikspin build");
+    assert!(
+        status.success(),
+        "building the components of {} failed",
+        manifest.display()
+    );
     built.push(manifest.to_path_buf());
 }
 
 pub fn host_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
     target.join("release").join("tikspin")
 }
 
@@ -61,13 +72,20 @@ impl TestHost {
     /// The app from the repository's `spin.toml`, or `TIKSPIN_BASE_URL` when set.
     pub fn app() -> Self {
         if let Ok(base) = std::env::var("TIKSPIN_BASE_URL") {
-            return Self { client: Client::new(&base), state_dir: None, child: None };
+            return Self {
+                client: Client::new(&base),
+                state_dir: None,
+                child: None,
+            };
         }
         Self::start(HostConfig::default())
     }
 
     pub fn start(config: HostConfig) -> Self {
-        let manifest = config.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
+        let manifest = config
+            .manifest
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("spin.toml"));
         build_once(&manifest);
         let state = tempfile::tempdir().expect("temp dir");
         let port = config.port.unwrap_or_else(free_port);
@@ -81,7 +99,12 @@ impl TestHost {
             .arg(config.state_dir.as_deref().unwrap_or(state.path()))
             .arg("--quiet")
             .arg("--compile-cache")
-            .arg(host_binary().parent().unwrap().join("tikspin-compile-cache"));
+            .arg(
+                host_binary()
+                    .parent()
+                    .unwrap()
+                    .join("tikspin-compile-cache"),
+            );
         if let Some(rc) = &config.runtime_config {
             cmd.arg("--runtime-config-file").arg(rc);
         }
@@ -111,7 +134,11 @@ impl TestHost {
             let _ = child.kill();
             panic!("the host did not become healthy:\n{log}");
         }
-        Self { client, state_dir: Some(state), child: Some(child) }
+        Self {
+            client,
+            state_dir: Some(state),
+            child: Some(child),
+        }
     }
 
     /// The host's console output so far (for assertions on notices and errors).
@@ -136,8 +163,13 @@ impl TestHost {
 impl Drop for TestHost {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            if !wait_until(Duration::from_secs(5), || matches!(child.try_wait(), Ok(Some(_)))) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            if !wait_until(Duration::from_secs(5), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            }) {
                 let _ = child.kill();
             }
             let _ = child.wait();

@@ -15,7 +15,9 @@ fn require(binary: &str, package: &str) -> Result<()> {
         .unwrap_or(false)
         || PathBuf::from("/usr/sbin").join(binary).is_file();
     if !found {
-        bail!("`{binary}` is not installed: run `apt-get install -y {package}` (the CI script does)");
+        bail!(
+            "`{binary}` is not installed: run `apt-get install -y {package}` (the CI script does)"
+        );
     }
     Ok(())
 }
@@ -23,14 +25,19 @@ fn require(binary: &str, package: &str) -> Result<()> {
 fn stop(child: &mut Child) {
     // SIGTERM first so servers shut down cleanly; then make sure.
     unsafe_kill(child.id());
-    if !wait_until(Duration::from_secs(5), || matches!(child.try_wait(), Ok(Some(_)))) {
+    if !wait_until(Duration::from_secs(5), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
         let _ = child.kill();
     }
     let _ = child.wait();
 }
 
 fn unsafe_kill(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 fn port_open(port: u16) -> bool {
@@ -47,7 +54,16 @@ impl RedisServer {
         require("redis-server", "redis-server")?;
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -71,7 +87,16 @@ impl RedisServer {
 
     pub fn restart(&mut self) -> Result<()> {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -86,7 +111,11 @@ impl RedisServer {
     /// Runs a command with `redis-cli` against this server.
     pub fn cli(&self, args: &[&str]) -> Result<String> {
         require("redis-cli", "redis-tools")?;
-        let out = Command::new("redis-cli").arg("-p").arg(self.port.to_string()).args(args).output()?;
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 }
@@ -111,7 +140,12 @@ impl MariaDb {
         let data = dir.path().join("data");
         let socket = dir.path().join("s.sock");
         let status = Command::new("mariadb-install-db")
-            .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ])
             .arg(format!("--datadir={}", data.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -122,7 +156,13 @@ impl MariaDb {
         }
         let port = free_port();
         let child = Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--skip-log-bin", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-log-bin",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+            ])
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--port={port}"))
@@ -130,8 +170,14 @@ impl MariaDb {
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start mariadbd")?;
-        let mut db = Self { port, child, _dir: dir };
-        if !wait_until(Duration::from_secs(30), || port_open(port) && socket.exists()) {
+        let mut db = Self {
+            port,
+            child,
+            _dir: dir,
+        };
+        if !wait_until(Duration::from_secs(30), || {
+            port_open(port) && socket.exists()
+        }) {
             stop(&mut db.child);
             bail!("mariadbd did not start");
         }
@@ -145,13 +191,19 @@ impl MariaDb {
             .output()
             .context("cannot run the mariadb client")?;
         if !out.status.success() {
-            bail!("MariaDB setup failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "MariaDB setup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(db)
     }
 
     pub fn url(&self) -> String {
-        format!("mysql://tikspin:tikspin-test-pw@127.0.0.1:{}/tikspin", self.port)
+        format!(
+            "mysql://tikspin:tikspin-test-pw@127.0.0.1:{}/tikspin",
+            self.port
+        )
     }
 }
 
@@ -186,9 +238,20 @@ impl S3sFs {
             }
             return Ok(p);
         }
-        let on_path = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("s3s-fs")).find(|p| p.is_file()));
-        let in_cargo_home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs")).filter(|p| p.is_file());
-        on_path.or(in_cargo_home).with_context(|| format!("`s3s-fs` is not installed: run `{}` (the CI script does)", Self::INSTALL))
+        let on_path = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("s3s-fs"))
+                .find(|p| p.is_file())
+        });
+        let in_cargo_home = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"))
+            .filter(|p| p.is_file());
+        on_path.or(in_cargo_home).with_context(|| {
+            format!(
+                "`s3s-fs` is not installed: run `{}` (the CI script does)",
+                Self::INSTALL
+            )
+        })
     }
 
     pub fn start() -> Result<Self> {
@@ -198,18 +261,40 @@ impl S3sFs {
         std::fs::create_dir_all(dir.path().join("data").join(&bucket))?;
         let log = std::fs::File::create(dir.path().join("s3s-fs.log"))?;
         let port = free_port();
-        let (access_key, secret_key) = ("TIKSPINE2EACCESSKEY1".to_string(), "e2e/S3+Secret0123456789abcdefGHIJKLMNOP".to_string());
+        let (access_key, secret_key) = (
+            "TIKSPINE2EACCESSKEY1".to_string(),
+            "e2e/S3+Secret0123456789abcdefGHIJKLMNOP".to_string(),
+        );
         let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", &access_key, "--secret-key", &secret_key])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                &access_key,
+                "--secret-key",
+                &secret_key,
+            ])
             .arg(dir.path().join("data"))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut s = Self { port, access_key, secret_key, bucket, child, dir };
+        let mut s = Self {
+            port,
+            access_key,
+            secret_key,
+            bucket,
+            child,
+            dir,
+        };
         if !wait_until(Duration::from_secs(15), || port_open(port)) {
             stop(&mut s.child);
-            bail!("s3s-fs did not start on port {port}: {}", std::fs::read_to_string(s.dir.path().join("s3s-fs.log")).unwrap_or_default());
+            bail!(
+                "s3s-fs did not start on port {port}: {}",
+                std::fs::read_to_string(s.dir.path().join("s3s-fs.log")).unwrap_or_default()
+            );
         }
         Ok(s)
     }

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tikspin_core::api::{
-    AUTH_REQUIRED, BAD_PARAMETER, INVALID_TOKEN, METHOD_NOT_ALLOWED, NOT_FOUND, NO_SUCH_ROUTE, SUCCESS,
-    TOO_MANY_ATTEMPTS, USERNAME_TAKEN, WRONG_CREDENTIALS,
+    AUTH_REQUIRED, BAD_PARAMETER, INVALID_TOKEN, METHOD_NOT_ALLOWED, NOT_FOUND, NO_SUCH_ROUTE,
+    SUCCESS, TOO_MANY_ATTEMPTS, USERNAME_TAKEN, WRONG_CREDENTIALS,
 };
 use tikspin_core::auth::jwt;
 use tikspin_e2e::api::enc;
@@ -55,7 +55,11 @@ fn shared_host() -> Arc<TestHost> {
 // ---- requests -----------------------------------------------------------------------------
 
 fn form(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
@@ -71,11 +75,21 @@ fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
 fn envelope(r: &Reply, http_status: u16) -> Value {
     assert_eq!(r.status, http_status, "HTTP status; body: {}", r.text());
     let content_type = r.header("content-type").unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "content-type {content_type:?}; body: {}", r.text());
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type:?}; body: {}",
+        r.text()
+    );
     let v = r.json();
     assert!(v.is_object(), "not a JSON object: {v}");
-    assert!(v.get("status_code").is_some_and(Value::is_i64), "status_code missing or not an integer: {v}");
-    assert!(v.get("status_msg").is_some_and(Value::is_string), "status_msg missing or not a string: {v}");
+    assert!(
+        v.get("status_code").is_some_and(Value::is_i64),
+        "status_code missing or not an integer: {v}"
+    );
+    assert!(
+        v.get("status_msg").is_some_and(Value::is_string),
+        "status_msg missing or not a string: {v}"
+    );
     v
 }
 
@@ -85,7 +99,14 @@ fn post_query(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
 }
 
 fn post_form(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
-    envelope(&c.post(path, "application/x-www-form-urlencoded", form(pairs).as_bytes()), 200)
+    envelope(
+        &c.post(
+            path,
+            "application/x-www-form-urlencoded",
+            form(pairs).as_bytes(),
+        ),
+        200,
+    )
 }
 
 fn get_query(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
@@ -94,7 +115,13 @@ fn get_query(c: &Client, path: &str, pairs: &[(&str, &str)]) -> Value {
 
 fn get_bearer(c: &Client, path: &str, pairs: &[(&str, &str)], token: &str) -> Value {
     let auth = format!("Bearer {token}");
-    envelope(&c.get_with(&with_query(path, pairs), &[("authorization", auth.as_str())]), 200)
+    envelope(
+        &c.get_with(
+            &with_query(path, pairs),
+            &[("authorization", auth.as_str())],
+        ),
+        200,
+    )
 }
 
 fn code(v: &Value) -> i32 {
@@ -111,32 +138,55 @@ fn msg(v: &Value) -> &str {
 fn assert_err(v: &Value, expected: i32, needles: &[&str], what: &str) {
     assert_eq!(code(v), expected, "{what}: {v}");
     let m = msg(v).to_lowercase();
-    assert!(!m.trim().is_empty() && m != "success", "{what}: no clear status_msg: {v}");
+    assert!(
+        !m.trim().is_empty() && m != "success",
+        "{what}: no clear status_msg: {v}"
+    );
     for needle in needles {
-        assert!(m.contains(&needle.to_lowercase()), "{what}: status_msg {:?} should mention {needle:?}", msg(v));
+        assert!(
+            m.contains(&needle.to_lowercase()),
+            "{what}: status_msg {:?} should mention {needle:?}",
+            msg(v)
+        );
     }
 }
 
 /// register/login's failure shape: both keys present, `user_id: 0` and `token: ""`.
 #[track_caller]
 fn assert_no_session(v: &Value, what: &str) {
-    assert_eq!(v.get("user_id"), Some(&json!(0)), "{what}: user_id must be present and 0: {v}");
-    assert_eq!(v.get("token"), Some(&json!("")), "{what}: token must be present and empty: {v}");
+    assert_eq!(
+        v.get("user_id"),
+        Some(&json!(0)),
+        "{what}: user_id must be present and 0: {v}"
+    );
+    assert_eq!(
+        v.get("token"),
+        Some(&json!("")),
+        "{what}: token must be present and empty: {v}"
+    );
 }
 
 /// A successful register/login: status 0, `user_id` a positive JSON-safe integer, a token.
 #[track_caller]
 fn session(v: &Value, what: &str) -> (i64, String) {
     assert_eq!(code(v), SUCCESS, "{what}: {v}");
-    let id = v["user_id"].as_i64().unwrap_or_else(|| panic!("{what}: user_id not an integer: {v}"));
+    let id = v["user_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{what}: user_id not an integer: {v}"));
     assert!(id > 0 && id < (1 << 53), "{what}: user_id {id}");
-    let token = v["token"].as_str().unwrap_or_else(|| panic!("{what}: token not a string: {v}"));
+    let token = v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: token not a string: {v}"));
     assert!(!token.is_empty(), "{what}: empty token: {v}");
     (id, token.to_string())
 }
 
 fn register(c: &Client, username: &str, password: &str) -> (i64, String) {
-    let v = post_query(c, REGISTER, &[("username", username), ("password", password)]);
+    let v = post_query(
+        c,
+        REGISTER,
+        &[("username", username), ("password", password)],
+    );
     session(&v, &format!("register {username:?}"))
 }
 
@@ -158,24 +208,49 @@ fn profile_user(v: &Value, base: &str, id: i64, name: &str) -> Value {
     assert_eq!(code(v), SUCCESS, "profile of {id}: {v}");
     let u = &v["user"];
     assert!(u.is_object(), "no user object: {v}");
-    for key in ["id", "follow_count", "follower_count", "total_favorited", "work_count", "favorite_count"] {
-        assert!(u.get(key).is_some_and(Value::is_i64), "User.{key} missing or not an integer: {u}");
+    for key in [
+        "id",
+        "follow_count",
+        "follower_count",
+        "total_favorited",
+        "work_count",
+        "favorite_count",
+    ] {
+        assert!(
+            u.get(key).is_some_and(Value::is_i64),
+            "User.{key} missing or not an integer: {u}"
+        );
     }
     for key in ["name", "avatar", "background_image", "signature"] {
-        assert!(u.get(key).is_some_and(Value::is_string), "User.{key} missing or not a string: {u}");
+        assert!(
+            u.get(key).is_some_and(Value::is_string),
+            "User.{key} missing or not a string: {u}"
+        );
     }
-    assert!(u.get("is_follow").is_some_and(Value::is_boolean), "User.is_follow missing or not a bool: {u}");
+    assert!(
+        u.get("is_follow").is_some_and(Value::is_boolean),
+        "User.is_follow missing or not a bool: {u}"
+    );
     assert_eq!(u["id"], json!(id), "{u}");
-    assert_eq!(u["name"], json!(name), "the username must round-trip unchanged: {u}");
+    assert_eq!(
+        u["name"],
+        json!(name),
+        "the username must round-trip unchanged: {u}"
+    );
     for key in ["avatar", "background_image"] {
         let url = u[key].as_str().unwrap();
-        let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
         assert!(
             rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')),
             "User.{key} must be an absolute http(s) URL: {url:?}"
         );
         // No public_base_url is configured: the base is the one the client used (its Host).
-        assert!(url.starts_with(&format!("{base}/")), "User.{key} {url:?} should be under {base}");
+        assert!(
+            url.starts_with(&format!("{base}/")),
+            "User.{key} {url:?} should be under {base}"
+        );
     }
     u.clone()
 }
@@ -183,10 +258,20 @@ fn profile_user(v: &Value, base: &str, id: i64, name: &str) -> Value {
 /// A fresh user: nothing followed, published or liked.
 #[track_caller]
 fn assert_fresh_counts(u: &Value) {
-    for key in ["follow_count", "follower_count", "total_favorited", "work_count", "favorite_count"] {
+    for key in [
+        "follow_count",
+        "follower_count",
+        "total_favorited",
+        "work_count",
+        "favorite_count",
+    ] {
         assert_eq!(u[key], json!(0), "User.{key} of a new user: {u}");
     }
-    assert_eq!(u["is_follow"], json!(false), "is_follow of oneself / of someone not followed: {u}");
+    assert_eq!(
+        u["is_follow"],
+        json!(false),
+        "is_follow of oneself / of someone not followed: {u}"
+    );
 }
 
 /// A username nobody has used yet: unique in this process and, by a per-run salt, across runs
@@ -212,14 +297,20 @@ fn name_of_len(chars: usize, fill: char) -> String {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -229,14 +320,22 @@ fn b64url(bytes: &[u8]) -> String {
 
 fn token_parts(token: &str) -> (&str, &str, &str) {
     let mut parts = token.split('.');
-    let t = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let t = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     assert!(parts.next().is_none(), "a JWT has three parts: {token}");
     t
 }
 
 fn claims(user_id: i64) -> String {
     let iat = now_ms() / 1000;
-    b64url(json!({"sub": user_id.to_string(), "iat": iat, "exp": iat + 3600}).to_string().as_bytes())
+    b64url(
+        json!({"sub": user_id.to_string(), "iat": iat, "exp": iat + 3600})
+            .to_string()
+            .as_bytes(),
+    )
 }
 
 // ---- happy paths --------------------------------------------------------------------------
@@ -246,7 +345,11 @@ fn register_login_and_profile_with_query_parameters() {
     let host = shared_host();
     let c = &host.client;
     let name = fresh("alice");
-    let v = post_query(c, REGISTER, &[("username", &name), ("password", "alice-pass-1")]);
+    let v = post_query(
+        c,
+        REGISTER,
+        &[("username", &name), ("password", "alice-pass-1")],
+    );
     let (id, token) = session(&v, "register");
 
     // No user_id: the token's own profile; user_id=0 means the same.
@@ -264,10 +367,20 @@ fn register_login_and_profile_with_query_parameters() {
     let other = fresh("bob");
     let (other_id, other_token) = register(c, &other, "bob-pass-12");
     assert_ne!(other_id, id);
-    let seen = profile_user(&profile(c, &token, Some(&other_id.to_string())), &c.base, other_id, &other);
+    let seen = profile_user(
+        &profile(c, &token, Some(&other_id.to_string())),
+        &c.base,
+        other_id,
+        &other,
+    );
     assert_fresh_counts(&seen);
     // ... and the other way round: each token names its own user.
-    profile_user(&profile(c, &other_token, Some(&id.to_string())), &c.base, id, &name);
+    profile_user(
+        &profile(c, &other_token, Some(&id.to_string())),
+        &c.base,
+        id,
+        &name,
+    );
     profile_user(&profile(c, &other_token, None), &c.base, other_id, &other);
 }
 
@@ -278,29 +391,69 @@ fn form_body_paths_without_slash_and_bearer_token() {
     let name = fresh("carol");
 
     // Parameters in an x-www-form-urlencoded body, on the paths without the trailing slash.
-    let v = post_form(c, "/douyin/user/register", &[("username", &name), ("password", "carol-pass")]);
+    let v = post_form(
+        c,
+        "/douyin/user/register",
+        &[("username", &name), ("password", "carol-pass")],
+    );
     let (id, token) = session(&v, "register with a form body");
-    let v = post_form(c, "/douyin/user/login", &[("username", &name), ("password", "carol-pass")]);
+    let v = post_form(
+        c,
+        "/douyin/user/login",
+        &[("username", &name), ("password", "carol-pass")],
+    );
     let (login_id, _) = session(&v, "login with a form body");
     assert_eq!(login_id, id);
     // Trailing slash with a form body, and the query and the body together.
     let v = post_form(c, LOGIN, &[("username", &name), ("password", "carol-pass")]);
     assert_eq!(session(&v, "login/ with a form body").0, id);
     let mixed = with_query(LOGIN, &[("username", &name)]);
-    let v = envelope(&c.post(&mixed, "application/x-www-form-urlencoded", form(&[("password", "carol-pass")]).as_bytes()), 200);
-    assert_eq!(session(&v, "username in the query, password in the body").0, id);
+    let v = envelope(
+        &c.post(
+            &mixed,
+            "application/x-www-form-urlencoded",
+            form(&[("password", "carol-pass")]).as_bytes(),
+        ),
+        200,
+    );
+    assert_eq!(
+        session(&v, "username in the query, password in the body").0,
+        id
+    );
     // The query is read first: a wrong password in the body does not override the query's.
     let query_first = with_query(LOGIN, &[("username", &name), ("password", "carol-pass")]);
-    let v = envelope(&c.post(&query_first, "application/x-www-form-urlencoded", b"password=not-carols"), 200);
+    let v = envelope(
+        &c.post(
+            &query_first,
+            "application/x-www-form-urlencoded",
+            b"password=not-carols",
+        ),
+        200,
+    );
     assert_eq!(session(&v, "query wins over the body").0, id);
 
     // Profile without the trailing slash, token in the query.
-    profile_user(&get_query(c, "/douyin/user", &[("token", &token)]), &c.base, id, &name);
+    profile_user(
+        &get_query(c, "/douyin/user", &[("token", &token)]),
+        &c.base,
+        id,
+        &name,
+    );
     // Token as `Authorization: Bearer`, with and without user_id, with and without the slash.
     profile_user(&get_bearer(c, PROFILE, &[], &token), &c.base, id, &name);
-    profile_user(&get_bearer(c, "/douyin/user", &[("user_id", &id.to_string())], &token), &c.base, id, &name);
+    profile_user(
+        &get_bearer(c, "/douyin/user", &[("user_id", &id.to_string())], &token),
+        &c.base,
+        id,
+        &name,
+    );
     // The client sends `token=` when logged out; with a bearer header that is still the caller.
-    profile_user(&get_bearer(c, PROFILE, &[("token", "")], &token), &c.base, id, &name);
+    profile_user(
+        &get_bearer(c, PROFILE, &[("token", "")], &token),
+        &c.base,
+        id,
+        &name,
+    );
 }
 
 #[test]
@@ -330,17 +483,42 @@ fn duplicate_username_is_refused_and_the_account_kept() {
     let c = &host.client;
     let name = fresh("erin");
     let (id, _) = register(c, &name, "first-password");
-    let v = post_query(c, REGISTER, &[("username", &name), ("password", "second-password")]);
+    let v = post_query(
+        c,
+        REGISTER,
+        &[("username", &name), ("password", "second-password")],
+    );
     assert_err(&v, USERNAME_TAKEN, &["username"], "duplicate register");
     assert_no_session(&v, "duplicate register");
     // The same through a form body.
-    let v = post_form(c, REGISTER, &[("username", &name), ("password", "second-password")]);
-    assert_err(&v, USERNAME_TAKEN, &["username"], "duplicate register (form)");
+    let v = post_form(
+        c,
+        REGISTER,
+        &[("username", &name), ("password", "second-password")],
+    );
+    assert_err(
+        &v,
+        USERNAME_TAKEN,
+        &["username"],
+        "duplicate register (form)",
+    );
     assert_no_session(&v, "duplicate register (form)");
     // The first account is untouched: its password still works, the second one does not.
-    assert_eq!(session(&login(c, &name, "first-password"), "login after a duplicate").0, id);
+    assert_eq!(
+        session(
+            &login(c, &name, "first-password"),
+            "login after a duplicate"
+        )
+        .0,
+        id
+    );
     let v = login(c, &name, "second-password");
-    assert_err(&v, WRONG_CREDENTIALS, &[], "login with the duplicate's password");
+    assert_err(
+        &v,
+        WRONG_CREDENTIALS,
+        &[],
+        "login with the duplicate's password",
+    );
     assert_no_session(&v, "login with the duplicate's password");
 }
 
@@ -356,24 +534,47 @@ fn concurrent_registrations_of_one_username_admit_exactly_one() {
                 std::thread::spawn(move || {
                     let password = format!("password-{i}");
                     barrier.wait();
-                    let v = post_query(&c, REGISTER, &[("username", &name), ("password", &password)]);
+                    let v = post_query(
+                        &c,
+                        REGISTER,
+                        &[("username", &name), ("password", &password)],
+                    );
                     (password, v)
                 })
             })
             .collect();
-        let results: Vec<(String, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        let (winners, losers): (Vec<_>, Vec<_>) = results.iter().partition(|(_, v)| code(v) == SUCCESS);
-        assert_eq!(winners.len(), 1, "round {round}: exactly one registration must succeed: {results:?}");
+        let results: Vec<(String, Value)> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let (winners, losers): (Vec<_>, Vec<_>) =
+            results.iter().partition(|(_, v)| code(v) == SUCCESS);
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one registration must succeed: {results:?}"
+        );
         let (win_password, win) = winners[0];
         let (lose_password, lose) = losers[0];
         let (id, token) = session(win, "the winner");
         assert_err(lose, USERNAME_TAKEN, &["username"], "the loser");
         assert_no_session(lose, "the loser");
         // One account, with the winner's password.
-        profile_user(&profile(&host.client, &token, None), &host.client.base, id, &name);
-        assert_eq!(session(&login(&host.client, &name, win_password), "winner login").0, id);
+        profile_user(
+            &profile(&host.client, &token, None),
+            &host.client.base,
+            id,
+            &name,
+        );
+        assert_eq!(
+            session(&login(&host.client, &name, win_password), "winner login").0,
+            id
+        );
         if round == 0 {
-            assert_err(&login(&host.client, &name, lose_password), WRONG_CREDENTIALS, &[], "loser login");
+            assert_err(
+                &login(&host.client, &name, lose_password),
+                WRONG_CREDENTIALS,
+                &[],
+                "loser login",
+            );
         }
     }
 }
@@ -413,11 +614,22 @@ fn username_length_is_counted_in_characters() {
         let name = name_of_len(32, fill);
         let (id, token) = register(c, &name, "len-pass-1");
         profile_user(&profile(c, &token, None), &c.base, id, &name);
-        assert_eq!(session(&login(c, &name, "len-pass-1"), "login with a 32-character name").0, id);
+        assert_eq!(
+            session(
+                &login(c, &name, "len-pass-1"),
+                "login with a 32-character name"
+            )
+            .0,
+            id
+        );
     }
     // Made only of CJK / emoji, too (unique through a fresh ASCII-free suffix of digits as CJK).
     let digits = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
-    let n: String = fresh("z").chars().filter(char::is_ascii_hexdigit).map(|d| digits[d.to_digit(16).unwrap() as usize % 10]).collect();
+    let n: String = fresh("z")
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|d| digits[d.to_digit(16).unwrap() as usize % 10])
+        .collect();
     let cjk: String = format!("抖音用户{n}😀");
     assert!(cjk.chars().count() <= 32);
     let (id, token) = register(c, &cjk, "cjk-pass-1");
@@ -426,12 +638,26 @@ fn username_length_is_counted_in_characters() {
     // 33 characters are refused, whatever they are, and nothing is written.
     for fill in ['x', '字', '😀'] {
         let name = name_of_len(33, fill);
-        let v = post_query(c, REGISTER, &[("username", &name), ("password", "len-pass-1")]);
-        assert_err(&v, BAD_PARAMETER, &["username"], &format!("33 chars of {fill:?}"));
+        let v = post_query(
+            c,
+            REGISTER,
+            &[("username", &name), ("password", "len-pass-1")],
+        );
+        assert_err(
+            &v,
+            BAD_PARAMETER,
+            &["username"],
+            &format!("33 chars of {fill:?}"),
+        );
         assert_no_session(&v, "33-character name");
         if fill == 'x' {
             let v = login(c, &name, "len-pass-1");
-            assert_err(&v, WRONG_CREDENTIALS, &[], "login with a refused 33-character name");
+            assert_err(
+                &v,
+                WRONG_CREDENTIALS,
+                &[],
+                "login with a refused 33-character name",
+            );
         }
         // The same name cut to 32 characters was never taken by the refused attempt.
         let cut: String = name.chars().take(32).collect();
@@ -458,12 +684,27 @@ fn password_length_is_6_to_32_characters() {
         // Nothing written: the name is still free.
         register(c, &name, "valid-password");
     }
-    let accepted = ["123456".to_string(), "x".repeat(32), "密码密码密码".to_string(), "😀".repeat(32)];
+    let accepted = [
+        "123456".to_string(),
+        "x".repeat(32),
+        "密码密码密码".to_string(),
+        "😀".repeat(32),
+    ];
     for password in &accepted {
         let name = fresh("pw");
         let (id, _) = register(c, &name, password);
         let v = login(c, &name, password);
-        assert_eq!(session(&v, &format!("login with a password of {} chars", password.chars().count())).0, id);
+        assert_eq!(
+            session(
+                &v,
+                &format!(
+                    "login with a password of {} chars",
+                    password.chars().count()
+                )
+            )
+            .0,
+            id
+        );
     }
 }
 
@@ -481,7 +722,11 @@ fn wrong_password_and_unknown_user_get_the_same_answer() {
     assert_err(&unknown, WRONG_CREDENTIALS, &[], "unknown user");
     assert_no_session(&wrong, "wrong password");
     assert_no_session(&unknown, "unknown user");
-    assert_eq!(msg(&wrong), msg(&unknown), "the answer must not tell which usernames exist");
+    assert_eq!(
+        msg(&wrong),
+        msg(&unknown),
+        "the answer must not tell which usernames exist"
+    );
     assert_eq!(wrong, unknown);
 }
 
@@ -493,15 +738,30 @@ fn profile_rejects_bad_and_unknown_user_ids() {
     let c = &host.client;
     let name = fresh("hank");
     let (id, token) = register(c, &name, "hank-password");
-    for bad in ["abc", "-1", "-42", "1.5", "12abc", "0x10", "9007199254740992", "99999999999999999999"] {
+    for bad in [
+        "abc",
+        "-1",
+        "-42",
+        "1.5",
+        "12abc",
+        "0x10",
+        "9007199254740992",
+        "99999999999999999999",
+    ] {
         let v = profile(c, &token, Some(bad));
         assert_err(&v, BAD_PARAMETER, &["user_id"], &format!("user_id={bad}"));
-        assert!(v.get("user").is_none_or(|u| !u.is_object()), "user_id={bad}: no user on failure: {v}");
+        assert!(
+            v.get("user").is_none_or(|u| !u.is_object()),
+            "user_id={bad}: no user on failure: {v}"
+        );
     }
     let unknown = (id + 1_000_000).to_string();
     let v = profile(c, &token, Some(&unknown));
     assert_err(&v, NOT_FOUND, &["user"], "unknown user_id");
-    assert!(v.get("user").is_none_or(|u| !u.is_object()), "unknown user_id: {v}");
+    assert!(
+        v.get("user").is_none_or(|u| !u.is_object()),
+        "unknown user_id: {v}"
+    );
     // The caller is still fine.
     profile_user(&profile(c, &token, None), &c.base, id, &name);
 }
@@ -526,13 +786,27 @@ fn profile_rejects_missing_forged_expired_and_orphan_tokens() {
     // No token at all.
     for pairs in [vec![], vec![("token", "")], vec![("user_id", "0")]] {
         let v = get_query(c, PROFILE, &pairs);
-        assert_err(&v, AUTH_REQUIRED, &["token"], &format!("no token: {pairs:?}"));
+        assert_err(
+            &v,
+            AUTH_REQUIRED,
+            &["token"],
+            &format!("no token: {pairs:?}"),
+        );
     }
-    let v = envelope(&c.get_with(PROFILE, &[("authorization", "Basic Zm9vOmJhcg==")]), 200);
+    let v = envelope(
+        &c.get_with(PROFILE, &[("authorization", "Basic Zm9vOmJhcg==")]),
+        200,
+    );
     assert_err(&v, AUTH_REQUIRED, &["token"], "Basic auth is not a token");
 
     // The hand-made tokens below are well-formed: base64url as RFC 4648 §5 (no padding).
-    for (raw, encoded) in [(&b"f"[..], "Zg"), (b"fo", "Zm8"), (b"foo", "Zm9v"), (b"foob", "Zm9vYg"), (b"\xfb\xff", "-_8")] {
+    for (raw, encoded) in [
+        (&b"f"[..], "Zg"),
+        (b"fo", "Zm8"),
+        (b"foo", "Zm9v"),
+        (b"foob", "Zm9vYg"),
+        (b"\xfb\xff", "-_8"),
+    ] {
         assert_eq!(b64url(raw), encoded);
     }
     let (header, payload, signature) = token_parts(&real);
@@ -545,13 +819,37 @@ fn profile_rejects_missing_forged_expired_and_orphan_tokens() {
         ("three garbage parts", "a.b.c".to_string()),
         ("signature changed", format!("{header}.{payload}.{flipped}")),
         ("signature removed", format!("{header}.{payload}.")),
-        ("payload swapped to another user", format!("{header}.{}.{signature}", claims(other_id))),
-        ("signed with another secret", jwt::issue("not-the-server-secret", id, now).unwrap()),
-        ("alg none, no signature", format!("{none_header}.{}.", claims(id))),
-        ("alg none, the real signature", format!("{none_header}.{payload}.{signature}")),
-        ("alg HS512 header", format!("{}.{payload}.{signature}", b64url(br#"{"alg":"HS512","typ":"JWT"}"#))),
-        ("expired", jwt::issue(JWT_SECRET, id, now - 31 * DAY_MS).unwrap()),
-        ("user does not exist", jwt::issue(JWT_SECRET, id + 1_000_000, now).unwrap()),
+        (
+            "payload swapped to another user",
+            format!("{header}.{}.{signature}", claims(other_id)),
+        ),
+        (
+            "signed with another secret",
+            jwt::issue("not-the-server-secret", id, now).unwrap(),
+        ),
+        (
+            "alg none, no signature",
+            format!("{none_header}.{}.", claims(id)),
+        ),
+        (
+            "alg none, the real signature",
+            format!("{none_header}.{payload}.{signature}"),
+        ),
+        (
+            "alg HS512 header",
+            format!(
+                "{}.{payload}.{signature}",
+                b64url(br#"{"alg":"HS512","typ":"JWT"}"#)
+            ),
+        ),
+        (
+            "expired",
+            jwt::issue(JWT_SECRET, id, now - 31 * DAY_MS).unwrap(),
+        ),
+        (
+            "user does not exist",
+            jwt::issue(JWT_SECRET, id + 1_000_000, now).unwrap(),
+        ),
     ];
     for (what, token) in &bad {
         let v = profile(c, token, None);
@@ -559,9 +857,19 @@ fn profile_rejects_missing_forged_expired_and_orphan_tokens() {
         assert!(v.get("user").is_none_or(|u| !u.is_object()), "{what}: {v}");
         // Asking for a real user does not help.
         let v = profile(c, token, Some(&id.to_string()));
-        assert_err(&v, INVALID_TOKEN, &["token"], &format!("{what}, with user_id"));
+        assert_err(
+            &v,
+            INVALID_TOKEN,
+            &["token"],
+            &format!("{what}, with user_id"),
+        );
         let v = get_bearer(c, PROFILE, &[], token);
-        assert_err(&v, INVALID_TOKEN, &["token"], &format!("{what}, as a bearer token"));
+        assert_err(
+            &v,
+            INVALID_TOKEN,
+            &["token"],
+            &format!("{what}, as a bearer token"),
+        );
     }
     // The real token still works after all that.
     profile_user(&profile(c, &real, None), &c.base, id, &name);
@@ -575,7 +883,12 @@ fn wrong_method_is_405_and_unknown_path_404_with_the_envelope() {
     let c = &host.client;
     let name = fresh("kim");
     let creds = [("username", name.as_str()), ("password", "kim-password")];
-    for path in [REGISTER, "/douyin/user/register", LOGIN, "/douyin/user/login"] {
+    for path in [
+        REGISTER,
+        "/douyin/user/register",
+        LOGIN,
+        "/douyin/user/login",
+    ] {
         let v = envelope(&c.get(&with_query(path, &creds)), 405);
         assert_err(&v, METHOD_NOT_ALLOWED, &[], &format!("GET {path}"));
     }
@@ -583,7 +896,12 @@ fn wrong_method_is_405_and_unknown_path_404_with_the_envelope() {
         let v = envelope(&c.post_empty(path), 405);
         assert_err(&v, METHOD_NOT_ALLOWED, &[], &format!("POST {path}"));
     }
-    for path in ["/douyin/user/nope/", "/douyin/user/nope", "/douyin/user/register/extra/", "/douyin/user/login/x"] {
+    for path in [
+        "/douyin/user/nope/",
+        "/douyin/user/nope",
+        "/douyin/user/register/extra/",
+        "/douyin/user/login/x",
+    ] {
         let v = envelope(&c.get(path), 404);
         assert_err(&v, NO_SUCH_ROUTE, &[], &format!("GET {path}"));
         let v = envelope(&c.post_empty(&with_query(path, &creds)), 404);
@@ -599,8 +917,14 @@ fn wrong_method_is_405_and_unknown_path_404_with_the_envelope() {
 #[track_caller]
 fn retry_after_secs(v: &Value) -> u64 {
     let m = msg(v);
-    let digits: String = m.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap_or_else(|_| panic!("the refusal should say how long to wait: {m:?}"))
+    let digits: String = m
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("the refusal should say how long to wait: {m:?}"))
 }
 
 /// Fails logins (wrong password; `username()` per attempt) until the server has counted `target`
@@ -614,7 +938,10 @@ fn fail_logins(c: &Client, target: u32, free: u32, mut username: impl FnMut() ->
         match code(&v) {
             WRONG_CREDENTIALS => counted += 1,
             TOO_MANY_ATTEMPTS => {
-                assert!(counted >= free, "refused after only {counted} failures (the first {free} are free): {v}");
+                assert!(
+                    counted >= free,
+                    "refused after only {counted} failures (the first {free} are free): {v}"
+                );
                 std::thread::sleep(Duration::from_millis(retry_after_secs(&v) * 1000 + 100));
             }
             _ => panic!("failed login {counted}: {v}"),
@@ -636,29 +963,80 @@ fn repeated_failed_logins_lock_the_username_for_a_while() {
 
     // Now even the right password is refused, and nothing else is said about the account.
     let v = login(c, &victim, "victim-password");
-    assert_err(&v, TOO_MANY_ATTEMPTS, &["too many attempts"], "right password while locked");
+    assert_err(
+        &v,
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "right password while locked",
+    );
     assert_no_session(&v, "right password while locked");
     let wait = retry_after_secs(&v);
-    assert!((1..=4).contains(&wait), "after 7 failures the wait is at most 4 s: {v}");
+    assert!(
+        (1..=4).contains(&wait),
+        "after 7 failures the wait is at most 4 s: {v}"
+    );
     // A refused attempt is refused again (it checked nothing, counted nothing) ...
     let v = login(c, &victim, "victim-password");
-    assert_err(&v, TOO_MANY_ATTEMPTS, &["too many attempts"], "second attempt while locked");
+    assert_err(
+        &v,
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "second attempt while locked",
+    );
     // ... also from another client address: the lock guards the account, not the address.
     let v = login_from(LOOPBACK_2, c, &victim, "victim-password");
-    assert_err(&v, TOO_MANY_ATTEMPTS, &["too many attempts"], "locked username from another address");
+    assert_err(
+        &v,
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "locked username from another address",
+    );
     assert_no_session(&v, "locked username from another address");
 
     // Another username is not blocked, from this client (7 failures are under the per-address
     // limit of 20) or from another one.
-    assert_eq!(session(&login(c, &other, "other-password"), "other user, same client").0, other_id);
-    assert_eq!(session(&login_from(LOOPBACK_2, c, &other, "other-password"), "other user, other client").0, other_id);
+    assert_eq!(
+        session(
+            &login(c, &other, "other-password"),
+            "other user, same client"
+        )
+        .0,
+        other_id
+    );
+    assert_eq!(
+        session(
+            &login_from(LOOPBACK_2, c, &other, "other-password"),
+            "other user, other client"
+        )
+        .0,
+        other_id
+    );
 
     // For a while, not for ever: after the wait the right password works and clears the count.
     std::thread::sleep(Duration::from_millis(wait * 1000 + 300));
-    assert_eq!(session(&login(c, &victim, "victim-password"), "login after the wait").0, victim_id);
+    assert_eq!(
+        session(
+            &login(c, &victim, "victim-password"),
+            "login after the wait"
+        )
+        .0,
+        victim_id
+    );
     let v = login(c, &victim, "wrong-password");
-    assert_err(&v, WRONG_CREDENTIALS, &[], "one failure after a successful login is a plain failure");
-    assert_eq!(session(&login(c, &victim, "victim-password"), "and the right password works").0, victim_id);
+    assert_err(
+        &v,
+        WRONG_CREDENTIALS,
+        &[],
+        "one failure after a successful login is a plain failure",
+    );
+    assert_eq!(
+        session(
+            &login(c, &victim, "victim-password"),
+            "and the right password works"
+        )
+        .0,
+        victim_id
+    );
 }
 
 #[test]
@@ -674,14 +1052,24 @@ fn repeated_failed_logins_from_one_address_lock_that_address() {
 
     // Every username from this address is refused now, even with the right password.
     let v = login(c, &alice, "alice-password");
-    assert_err(&v, TOO_MANY_ATTEMPTS, &["too many attempts"], "right password from a locked address");
+    assert_err(
+        &v,
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "right password from a locked address",
+    );
     assert_no_session(&v, "right password from a locked address");
     // Another client is not: alice logs in from 127.0.0.2.
     let v = login_from(LOOPBACK_2, c, &alice, "alice-password");
     assert_eq!(session(&v, "alice from another address").0, alice_id);
     // A valid login does not reset the address: it is still refused here.
     let v = login(c, &alice, "alice-password");
-    assert_err(&v, TOO_MANY_ATTEMPTS, &["too many attempts"], "still locked after a valid login elsewhere");
+    assert_err(
+        &v,
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "still locked after a valid login elsewhere",
+    );
 }
 
 // ---- a second client address ---------------------------------------------------------------
@@ -693,10 +1081,18 @@ const LOOPBACK_2: [u8; 4] = [127, 0, 0, 2];
 
 /// `login` from the local address `src` (a loopback alias), over a raw HTTP/1.1 connection.
 fn login_from(src: [u8; 4], c: &Client, username: &str, password: &str) -> Value {
-    let port: u16 = c.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a local host's port");
+    let port: u16 = c
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a local host's port");
     let path = with_query(LOGIN, &[("username", username), ("password", password)]);
-    let mut stream = connect_from(src, port).unwrap_or_else(|e| panic!("cannot connect from {src:?}: {e}"));
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut stream =
+        connect_from(src, port).unwrap_or_else(|e| panic!("cannot connect from {src:?}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     write!(stream, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
@@ -704,22 +1100,38 @@ fn login_from(src: [u8; 4], c: &Client, username: &str, password: &str) -> Value
 }
 
 fn parse_http_response(raw: &[u8]) -> Reply {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         let (mut out, mut rest) = (Vec::new(), &body[..]);
         loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+            let eol = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a chunk size line");
             let size_text = String::from_utf8_lossy(&rest[..eol]);
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+            let size =
+                usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
             if size == 0 {
                 break;
             }
@@ -728,7 +1140,11 @@ fn parse_http_response(raw: &[u8]) -> Reply {
         }
         body = out;
     }
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A TCP connection to 127.0.0.1:`port` bound to the local address `src` first. std cannot bind
@@ -753,8 +1169,18 @@ fn connect_from(src: [u8; 4], port: u16) -> std::io::Result<std::net::TcpStream>
     const AF_INET: i32 = 2;
     const SOCK_STREAM: i32 = 1;
     const SOCK_CLOEXEC: i32 = 0o2000000;
-    let local = SockaddrIn { family: AF_INET as u16, port: [0, 0], addr: src, zero: [0; 8] };
-    let remote = SockaddrIn { family: AF_INET as u16, port: port.to_be_bytes(), addr: [127, 0, 0, 1], zero: [0; 8] };
+    let local = SockaddrIn {
+        family: AF_INET as u16,
+        port: [0, 0],
+        addr: src,
+        zero: [0; 8],
+    };
+    let remote = SockaddrIn {
+        family: AF_INET as u16,
+        port: port.to_be_bytes(),
+        addr: [127, 0, 0, 1],
+        zero: [0; 8],
+    };
     let len = std::mem::size_of::<SockaddrIn>() as u32;
     // SAFETY: plain socket calls on a descriptor this function owns; the addresses outlive the
     // calls; on success the descriptor's ownership moves into the TcpStream.
@@ -774,5 +1200,7 @@ fn connect_from(src: [u8; 4], port: u16) -> std::io::Result<std::net::TcpStream>
 
 #[cfg(not(target_os = "linux"))]
 fn connect_from(_src: [u8; 4], _port: u16) -> std::io::Result<std::net::TcpStream> {
-    Err(std::io::Error::other("connecting from another loopback address is only implemented on Linux"))
+    Err(std::io::Error::other(
+        "connecting from another loopback address is only implemented on Linux",
+    ))
 }

@@ -23,7 +23,10 @@ fn host() -> TestHost {
 // ---- requests -------------------------------------------------------------------------------
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// A `Message` off the wire, its shape checked.
@@ -39,13 +42,18 @@ struct M {
 /// `message_list`, which must be an array whatever happened.
 #[track_caller]
 fn message_list(v: &Value) -> Vec<M> {
-    let list = v["message_list"].as_array().unwrap_or_else(|| panic!("message_list must be an array: {v}"));
+    let list = v["message_list"]
+        .as_array()
+        .unwrap_or_else(|| panic!("message_list must be an array: {v}"));
     list.iter()
         .map(|m| {
             for k in ["id", "to_user_id", "from_user_id", "create_time"] {
                 assert!(m[k].is_i64(), "Message.{k} must be an integer: {m}");
             }
-            assert!(m["content"].is_string(), "Message.content must be a string: {m}");
+            assert!(
+                m["content"].is_string(),
+                "Message.content must be a string: {m}"
+            );
             M {
                 id: m["id"].as_i64().unwrap(),
                 from: m["from_user_id"].as_i64().unwrap(),
@@ -68,8 +76,20 @@ fn send_raw(c: &Client, pairs: &[(&str, &str)]) -> Value {
 
 #[track_caller]
 fn say(c: &Client, from: &U, to: &U, content: &str) {
-    let v = send_raw(c, &[("token", &from.token), ("to_user_id", &to.id.to_string()), ("action_type", "1"), ("content", content)]);
-    assert_eq!(v["status_code"], 0, "{} → {}: {content:?} not sent: {v}", from.name, to.name);
+    let v = send_raw(
+        c,
+        &[
+            ("token", &from.token),
+            ("to_user_id", &to.id.to_string()),
+            ("action_type", "1"),
+            ("content", content),
+        ],
+    );
+    assert_eq!(
+        v["status_code"], 0,
+        "{} → {}: {content:?} not sent: {v}",
+        from.name, to.name
+    );
 }
 
 /// GET message/chat with the given parameters (absent ones omitted).
@@ -82,7 +102,10 @@ fn chat_raw(c: &Client, pairs: &[(&str, &str)]) -> Value {
 /// The whole conversation as `me` sees it (no `pre_msg_time`).
 #[track_caller]
 fn history(c: &Client, me: &U, peer: &U) -> Vec<M> {
-    let v = chat_raw(c, &[("token", &me.token), ("to_user_id", &peer.id.to_string())]);
+    let v = chat_raw(
+        c,
+        &[("token", &me.token), ("to_user_id", &peer.id.to_string())],
+    );
     expect_ok(&v);
     message_list(&v)
 }
@@ -90,12 +113,26 @@ fn history(c: &Client, me: &U, peer: &U) -> Vec<M> {
 /// An incremental poll from `cursor`.
 #[track_caller]
 fn poll(c: &Client, me: &U, peer: &U, cursor: i64) -> Vec<M> {
-    let v = chat_raw(c, &[("token", &me.token), ("to_user_id", &peer.id.to_string()), ("pre_msg_time", &cursor.to_string())]);
+    let v = chat_raw(
+        c,
+        &[
+            ("token", &me.token),
+            ("to_user_id", &peer.id.to_string()),
+            ("pre_msg_time", &cursor.to_string()),
+        ],
+    );
     expect_ok(&v);
     let got = message_list(&v);
     for m in &got {
-        assert_eq!((m.from, m.to), (peer.id, me.id), "a poll returns only the peer's messages to the viewer: {m:?}");
-        assert!(m.time > cursor, "a poll returns only messages newer than {cursor}: {m:?}");
+        assert_eq!(
+            (m.from, m.to),
+            (peer.id, me.id),
+            "a poll returns only the peer's messages to the viewer: {m:?}"
+        );
+        assert!(
+            m.time > cursor,
+            "a poll returns only messages newer than {cursor}: {m:?}"
+        );
     }
     got
 }
@@ -103,7 +140,12 @@ fn poll(c: &Client, me: &U, peer: &U, cursor: i64) -> Vec<M> {
 #[track_caller]
 fn assert_oldest_first(ms: &[M]) {
     for w in ms.windows(2) {
-        assert!(w[0].time <= w[1].time, "oldest first: {:?} before {:?}", w[0], w[1]);
+        assert!(
+            w[0].time <= w[1].time,
+            "oldest first: {:?} before {:?}",
+            w[0],
+            w[1]
+        );
     }
     let ids: BTreeSet<i64> = ms.iter().map(|m| m.id).collect();
     assert_eq!(ids.len(), ms.len(), "a message listed twice: {ms:?}");
@@ -134,15 +176,28 @@ fn history_is_the_whole_conversation_both_ways_oldest_first() {
     );
     assert_oldest_first(&as_a);
     for m in &as_a {
-        assert!(m.time >= 1_000_000_000_000, "create_time is epoch milliseconds: {m:?}");
-        assert!(m.time >= before - 60_000 && m.time <= after + 60_000, "create_time is now-ish ({before}..{after}): {m:?}");
+        assert!(
+            m.time >= 1_000_000_000_000,
+            "create_time is epoch milliseconds: {m:?}"
+        );
+        assert!(
+            m.time >= before - 60_000 && m.time <= after + 60_000,
+            "create_time is now-ish ({before}..{after}): {m:?}"
+        );
         assert!(m.id > 0);
     }
     assert!(as_a[0].time < as_a[2].time);
 
     // pre_msg_time=0 and an empty pre_msg_time mean the same as none; the peer sees the same.
     for pre in ["0", ""] {
-        let v = chat_raw(c, &[("token", &a.token), ("to_user_id", &b.id.to_string()), ("pre_msg_time", pre)]);
+        let v = chat_raw(
+            c,
+            &[
+                ("token", &a.token),
+                ("to_user_id", &b.id.to_string()),
+                ("pre_msg_time", pre),
+            ],
+        );
         expect_ok(&v);
         assert_eq!(message_list(&v), as_a, "pre_msg_time={pre:?}");
     }
@@ -151,7 +206,10 @@ fn history_is_the_whole_conversation_both_ways_oldest_first() {
     assert!(history(c, &b, &x).is_empty(), "b and x never talked");
 
     // The token may come as a bearer header; the path also answers without its slash.
-    let r = c.get_with(&format!("/douyin/message/chat?to_user_id={}", b.id), &[("authorization", &format!("Bearer {}", a.token))]);
+    let r = c.get_with(
+        &format!("/douyin/message/chat?to_user_id={}", b.id),
+        &[("authorization", &format!("Bearer {}", a.token))],
+    );
     let v = envelope(r);
     expect_ok(&v);
     assert_eq!(message_list(&v), as_a);
@@ -180,9 +238,17 @@ fn incremental_polls_return_only_newer_peer_messages() {
     say(c, &a, &b, "a3");
 
     let got_a = poll(c, &a, &b, cursor);
-    assert_eq!(contents(&got_a), ["b2", "b3"], "a sees only b's new messages, oldest first");
+    assert_eq!(
+        contents(&got_a),
+        ["b2", "b3"],
+        "a sees only b's new messages, oldest first"
+    );
     let got_b = poll(c, &b, &a, cursor);
-    assert_eq!(contents(&got_b), ["a2", "a3"], "b sees only a's new messages, oldest first");
+    assert_eq!(
+        contents(&got_b),
+        ["a2", "a3"],
+        "b sees only a's new messages, oldest first"
+    );
 
     // Continuing from the last one seen: nothing again (never the same message twice).
     assert!(poll(c, &a, &b, got_a.last().unwrap().time).is_empty());
@@ -191,16 +257,26 @@ fn incremental_polls_return_only_newer_peer_messages() {
     assert_eq!(contents(&poll(c, &a, &b, got_a[0].time)), ["b3"]);
 
     // From before the first message: all of the peer's messages, none of mine.
-    assert_eq!(contents(&poll(c, &a, &b, first_time - 1)), ["b1", "b2", "b3"]);
+    assert_eq!(
+        contents(&poll(c, &a, &b, first_time - 1)),
+        ["b1", "b2", "b3"]
+    );
     // A 10-digit value is seconds.
     let secs = first_time / 1000 - 1;
     assert!(secs < 1_000_000_000_000);
-    assert_eq!(contents(&poll(c, &a, &b, secs)), ["b1", "b2", "b3"], "pre_msg_time {secs} is seconds");
+    assert_eq!(
+        contents(&poll(c, &a, &b, secs)),
+        ["b1", "b2", "b3"],
+        "pre_msg_time {secs} is seconds"
+    );
     // A little ahead of the clock is accepted and finds nothing.
     assert!(poll(c, &a, &b, now_ms() + 5_000).is_empty());
 
     // The whole history is unchanged by polling.
-    assert_eq!(contents(&history(c, &a, &b)), ["a1", "b1", "a2", "b2", "b3", "a3"]);
+    assert_eq!(
+        contents(&history(c, &a, &b)),
+        ["a1", "b1", "a2", "b2", "b3", "a3"]
+    );
 }
 
 #[test]
@@ -248,8 +324,16 @@ fn polling_client_sees_every_peer_message_exactly_once() {
 
     let want_a: Vec<String> = (0..N).map(|i| format!("b-{i}")).collect();
     let want_b: Vec<String> = (0..N).map(|i| format!("a-{i}")).collect();
-    assert_eq!(contents(&seen_a), want_a, "a's poller: every message of b's, once, in order, none of a's own");
-    assert_eq!(contents(&seen_b), want_b, "b's poller: every message of a's, once, in order, none of b's own");
+    assert_eq!(
+        contents(&seen_a),
+        want_a,
+        "a's poller: every message of b's, once, in order, none of a's own"
+    );
+    assert_eq!(
+        contents(&seen_b),
+        want_b,
+        "b's poller: every message of a's, once, in order, none of b's own"
+    );
     for (seen, me) in [(&seen_a, &a), (&seen_b, &b)] {
         assert_oldest_first(seen);
         assert!(seen.iter().all(|m| m.to == me.id));
@@ -273,8 +357,15 @@ fn back_to_back_messages_are_all_delivered_in_order() {
         say(c, &a, &b, &format!("first-{round}"));
         say(c, &a, &b, &format!("second-{round}"));
         let got = poll(c, &b, &a, cursor);
-        assert_eq!(contents(&got), [format!("first-{round}"), format!("second-{round}")], "round {round}");
-        assert!(got[0].time < got[1].time, "two messages, two create_times, in order: {got:?}");
+        assert_eq!(
+            contents(&got),
+            [format!("first-{round}"), format!("second-{round}")],
+            "round {round}"
+        );
+        assert!(
+            got[0].time < got[1].time,
+            "two messages, two create_times, in order: {got:?}"
+        );
         assert_ne!(got[0].id, got[1].id);
         cursor = got[1].time;
     }
@@ -295,9 +386,18 @@ fn back_to_back_messages_are_all_delivered_in_order() {
         let got = poll(c, &b, &a, cursor);
         let want: BTreeSet<String> = (0..3).map(|t| format!("burst-{round}-{t}")).collect();
         assert_eq!(got.len(), 3, "round {round}: {got:?}");
-        assert_eq!(got.iter().map(|m| m.content.clone()).collect::<BTreeSet<_>>(), want, "round {round}");
+        assert_eq!(
+            got.iter()
+                .map(|m| m.content.clone())
+                .collect::<BTreeSet<_>>(),
+            want,
+            "round {round}"
+        );
         for w in got.windows(2) {
-            assert!(w[0].time < w[1].time, "distinct, increasing create_times: {got:?}");
+            assert!(
+                w[0].time < w[1].time,
+                "distinct, increasing create_times: {got:?}"
+            );
         }
         cursor = got.last().unwrap().time;
         assert!(poll(c, &b, &a, cursor).is_empty());
@@ -305,7 +405,11 @@ fn back_to_back_messages_are_all_delivered_in_order() {
     let all = history(c, &a, &b);
     assert_eq!(all.len(), 1 + 10 + 20);
     assert_oldest_first(&all);
-    assert_eq!(all.iter().filter(|m| m.from == b.id).count(), 5, "b's burst messages are in the history");
+    assert_eq!(
+        all.iter().filter(|m| m.from == b.id).count(),
+        5,
+        "b's burst messages are in the history"
+    );
 }
 
 #[test]
@@ -324,13 +428,29 @@ fn emoji_and_cjk_round_trip() {
         say(c, &a, &b, t);
     }
     // A form body works too (the query is read first, the body is the fallback).
-    let form = format!("{}&content={}", query(&[("token", &b.token), ("to_user_id", &a.id.to_string()), ("action_type", "1")]), enc("表单 📮"));
-    let v = envelope(c.post("/douyin/message/action/", "application/x-www-form-urlencoded", form.as_bytes()));
+    let form = format!(
+        "{}&content={}",
+        query(&[
+            ("token", &b.token),
+            ("to_user_id", &a.id.to_string()),
+            ("action_type", "1")
+        ]),
+        enc("表单 📮")
+    );
+    let v = envelope(c.post(
+        "/douyin/message/action/",
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+    ));
     expect_ok(&v);
 
     let mut want: Vec<&str> = texts.to_vec();
     want.push("表单 📮");
-    assert_eq!(contents(&history(c, &a, &b)), want, "stored and returned as sent");
+    assert_eq!(
+        contents(&history(c, &a, &b)),
+        want,
+        "stored and returned as sent"
+    );
     assert_eq!(contents(&history(c, &b, &a)), want);
 
     // The limit counts characters, not bytes: 1000 CJK characters (3000 bytes) are accepted.
@@ -387,28 +507,86 @@ fn bad_message_action_is_refused_and_writes_nothing() {
     for (what, pairs) in &cases {
         let v = send_raw(c, pairs);
         assert_ne!(v["status_code"], 0, "{what}: must be refused: {v}");
-        assert!(!v["status_msg"].as_str().unwrap().trim().is_empty(), "{what}: needs a status_msg: {v}");
+        assert!(
+            !v["status_msg"].as_str().unwrap().trim().is_empty(),
+            "{what}: needs a status_msg: {v}"
+        );
     }
     // The messages say what was wrong.
-    let msg = |pairs: &[(&str, &str)]| send_raw(c, pairs)["status_msg"].as_str().unwrap().to_lowercase();
-    assert!(msg(&[("token", tok), ("to_user_id", "bob"), ("action_type", "1"), ("content", "hi")]).contains("to_user_id"));
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("action_type", "2"), ("content", "hi")]).contains("action_type"));
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("action_type", "1"), ("content", "")]).contains("empty"));
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("action_type", "1"), ("content", &too_long)]).contains("1000"));
-    assert!(msg(&[("token", tok), ("to_user_id", &aid), ("action_type", "1"), ("content", "hi")]).contains("yourself"));
-    assert!(msg(&[("token", tok), ("to_user_id", "987654321"), ("action_type", "1"), ("content", "hi")]).contains("987654321"));
+    let msg = |pairs: &[(&str, &str)]| {
+        send_raw(c, pairs)["status_msg"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    };
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", "bob"),
+        ("action_type", "1"),
+        ("content", "hi")
+    ])
+    .contains("to_user_id"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &bid),
+        ("action_type", "2"),
+        ("content", "hi")
+    ])
+    .contains("action_type"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &bid),
+        ("action_type", "1"),
+        ("content", "")
+    ])
+    .contains("empty"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &bid),
+        ("action_type", "1"),
+        ("content", &too_long)
+    ])
+    .contains("1000"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &aid),
+        ("action_type", "1"),
+        ("content", "hi")
+    ])
+    .contains("yourself"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", "987654321"),
+        ("action_type", "1"),
+        ("content", "hi")
+    ])
+    .contains("987654321"));
 
     // Nothing was written.
-    assert!(history(c, &a, &b).is_empty(), "refused sends must not be stored");
+    assert!(
+        history(c, &a, &b).is_empty(),
+        "refused sends must not be stored"
+    );
     assert!(history(c, &b, &a).is_empty());
 
     // A GET on the action is a wrong method (405), with the envelope, and sends nothing.
-    let r = c.get(&format!("/douyin/message/action/?{}", query(&[("token", tok), ("to_user_id", &bid), ("action_type", "1"), ("content", "hi")])));
+    let r = c.get(&format!(
+        "/douyin/message/action/?{}",
+        query(&[
+            ("token", tok),
+            ("to_user_id", &bid),
+            ("action_type", "1"),
+            ("content", "hi")
+        ])
+    ));
     assert_eq!(r.status, 405, "{}", r.text());
     assert_ne!(r.json()["status_code"], 0);
     assert!(history(c, &b, &a).is_empty());
     // So is a POST on the read.
-    let r = c.post_empty(&format!("/douyin/message/chat/?{}", query(&[("token", tok), ("to_user_id", &bid)])));
+    let r = c.post_empty(&format!(
+        "/douyin/message/chat/?{}",
+        query(&[("token", tok), ("to_user_id", &bid)])
+    ));
     assert_eq!(r.status, 405, "{}", r.text());
 }
 
@@ -452,20 +630,52 @@ fn bad_chat_reads_are_refused_with_an_empty_list() {
     for (what, pairs) in &cases {
         let v = chat_raw(c, pairs);
         assert_ne!(v["status_code"], 0, "{what}: must be refused: {v}");
-        assert!(!v["status_msg"].as_str().unwrap().trim().is_empty(), "{what}: needs a status_msg: {v}");
-        assert_eq!(v["message_list"], serde_json::json!([]), "{what}: message_list must be [] on errors: {v}");
+        assert!(
+            !v["status_msg"].as_str().unwrap().trim().is_empty(),
+            "{what}: needs a status_msg: {v}"
+        );
+        assert_eq!(
+            v["message_list"],
+            serde_json::json!([]),
+            "{what}: message_list must be [] on errors: {v}"
+        );
     }
-    let msg = |pairs: &[(&str, &str)]| chat_raw(c, pairs)["status_msg"].as_str().unwrap().to_lowercase();
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("pre_msg_time", "-1")]).contains("pre_msg_time"));
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("pre_msg_time", &hour_ahead)]).contains("pre_msg_time"));
-    assert!(msg(&[("token", tok), ("to_user_id", &bid), ("pre_msg_time", "abc")]).contains("pre_msg_time"));
+    let msg = |pairs: &[(&str, &str)]| {
+        chat_raw(c, pairs)["status_msg"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    };
+    assert!(
+        msg(&[("token", tok), ("to_user_id", &bid), ("pre_msg_time", "-1")])
+            .contains("pre_msg_time")
+    );
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &bid),
+        ("pre_msg_time", &hour_ahead)
+    ])
+    .contains("pre_msg_time"));
+    assert!(msg(&[
+        ("token", tok),
+        ("to_user_id", &bid),
+        ("pre_msg_time", "abc")
+    ])
+    .contains("pre_msg_time"));
 
     // Empty results are [] too, history and poll alike.
     let x = register(c, "rx");
     let v = chat_raw(c, &[("token", tok), ("to_user_id", &x.id.to_string())]);
     expect_ok(&v);
     assert_eq!(v["message_list"], serde_json::json!([]), "{v}");
-    let v = chat_raw(c, &[("token", tok), ("to_user_id", &bid), ("pre_msg_time", &now_ms().to_string())]);
+    let v = chat_raw(
+        c,
+        &[
+            ("token", tok),
+            ("to_user_id", &bid),
+            ("pre_msg_time", &now_ms().to_string()),
+        ],
+    );
     expect_ok(&v);
     assert_eq!(v["message_list"], serde_json::json!([]), "{v}");
     // And the conversation is intact.

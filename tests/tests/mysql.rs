@@ -15,9 +15,16 @@ fn var(k: &str, v: &str) -> (String, String) {
 }
 
 fn register(c: &Client, name: &str) -> (i64, String) {
-    let v = c.post_empty(&format!("/douyin/user/register/?username={name}&password=secret123")).json();
+    let v = c
+        .post_empty(&format!(
+            "/douyin/user/register/?username={name}&password=secret123"
+        ))
+        .json();
     expect_ok(&v);
-    (v["user_id"].as_i64().unwrap(), v["token"].as_str().unwrap().to_string())
+    (
+        v["user_id"].as_i64().unwrap(),
+        v["token"].as_str().unwrap().to_string(),
+    )
 }
 
 fn publish(c: &Client, token: &str, title: &str) {
@@ -27,51 +34,106 @@ fn publish(c: &Client, token: &str, title: &str) {
 }
 
 fn user(c: &Client, token: &str, id: i64) -> Value {
-    expect_ok(&c.get(&format!("/douyin/user/?user_id={id}&token={token}")).json())["user"].clone()
+    expect_ok(
+        &c.get(&format!("/douyin/user/?user_id={id}&token={token}"))
+            .json(),
+    )["user"]
+        .clone()
 }
 
 #[test]
 fn every_route_group_works_on_mysql() {
     let db = MariaDb::start().expect("mariadb");
     let h = TestHost::start(HostConfig {
-        variables: vec![var("database_url", &db.url()), var("database_host", &format!("mysql://127.0.0.1:{}", db.port))],
+        variables: vec![
+            var("database_url", &db.url()),
+            var("database_host", &format!("mysql://127.0.0.1:{}", db.port)),
+        ],
         ..Default::default()
     });
     let c = &h.client;
 
     // The welcome video was seeded into MySQL by the first feed.
     let feed = c.get("/douyin/feed/").json();
-    assert_eq!(expect_ok(&feed)["video_list"].as_array().unwrap().len(), 1, "{feed}");
+    assert_eq!(
+        expect_ok(&feed)["video_list"].as_array().unwrap().len(),
+        1,
+        "{feed}"
+    );
 
     // Two concurrent registrations of one name: exactly one user (the UNIQUE index on MySQL).
     let outcomes: Vec<i64> = thread::scope(|s| {
-        let a = s.spawn(|| c.post_empty("/douyin/user/register/?username=twin&password=secret123").json()["status_code"].as_i64().unwrap());
-        let b = s.spawn(|| c.post_empty("/douyin/user/register/?username=twin&password=secret123").json()["status_code"].as_i64().unwrap());
+        let a = s.spawn(|| {
+            c.post_empty("/douyin/user/register/?username=twin&password=secret123")
+                .json()["status_code"]
+                .as_i64()
+                .unwrap()
+        });
+        let b = s.spawn(|| {
+            c.post_empty("/douyin/user/register/?username=twin&password=secret123")
+                .json()["status_code"]
+                .as_i64()
+                .unwrap()
+        });
         vec![a.join().unwrap(), b.join().unwrap()]
     });
-    assert_eq!(outcomes.iter().filter(|&&s| s == 0).count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|&&s| s == 0).count(),
+        1,
+        "{outcomes:?}"
+    );
 
     let (author, author_token) = register(c, "author");
     let (fan, fan_token) = register(c, "粉丝🎬");
-    let login = c.post_empty("/douyin/user/login/?username=author&password=secret123").json();
+    let login = c
+        .post_empty("/douyin/user/login/?username=author&password=secret123")
+        .json();
     assert_eq!(expect_ok(&login)["user_id"], author);
 
     publish(c, &author_token, "on mysql");
-    let list = c.get(&format!("/douyin/publish/list/?user_id={author}&token={fan_token}")).json();
+    let list = c
+        .get(&format!(
+            "/douyin/publish/list/?user_id={author}&token={fan_token}"
+        ))
+        .json();
     let video_id = expect_ok(&list)["video_list"][0]["id"].as_i64().unwrap();
 
     // Twenty likers at once: counters exact under MySQL's row locks.
     let likers: Vec<(i64, String)> = (0..20).map(|i| register(c, &format!("liker{i}"))).collect();
     thread::scope(|s| {
         for (_, token) in &likers {
-            s.spawn(move || expect_ok(&c.post_empty(&format!("/douyin/favorite/action/?token={token}&video_id={video_id}&action_type=1")).json()).clone());
+            s.spawn(move || {
+                expect_ok(
+                    &c.post_empty(&format!(
+                        "/douyin/favorite/action/?token={token}&video_id={video_id}&action_type=1"
+                    ))
+                    .json(),
+                )
+                .clone()
+            });
         }
     });
     // Liking twice counts once.
-    expect_ok(&c.post_empty(&format!("/douyin/favorite/action/?token={}&video_id={video_id}&action_type=1", likers[0].1)).json());
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/favorite/action/?token={}&video_id={video_id}&action_type=1",
+            likers[0].1
+        ))
+        .json(),
+    );
     assert_eq!(user(c, &author_token, author)["total_favorited"], 20);
-    let feed = expect_ok(&c.get(&format!("/douyin/feed/?token={}", likers[3].1)).json()).clone();
-    let v = feed["video_list"].as_array().unwrap().iter().find(|v| v["id"] == video_id).unwrap().clone();
+    let feed = expect_ok(
+        &c.get(&format!("/douyin/feed/?token={}", likers[3].1))
+            .json(),
+    )
+    .clone();
+    let v = feed["video_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == video_id)
+        .unwrap()
+        .clone();
     assert_eq!(v["favorite_count"], 20);
     assert_eq!(v["is_favorite"], true);
 
@@ -80,25 +142,49 @@ fn every_route_group_works_on_mysql() {
     let enc: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
     let added = c.post_empty(&format!("/douyin/comment/action/?token={fan_token}&video_id={video_id}&action_type=1&comment_text={enc}")).json();
     assert_eq!(expect_ok(&added)["comment"]["content"], text);
-    let comments = c.get(&format!("/douyin/comment/list/?video_id={video_id}")).json();
+    let comments = c
+        .get(&format!("/douyin/comment/list/?video_id={video_id}"))
+        .json();
     assert_eq!(expect_ok(&comments)["comment_list"][0]["content"], text);
 
     // Mutual follows make friends; chat in both directions.
-    expect_ok(&c.post_empty(&format!("/douyin/relation/action/?token={fan_token}&to_user_id={author}&action_type=1")).json());
-    expect_ok(&c.post_empty(&format!("/douyin/relation/action/?token={author_token}&to_user_id={fan}&action_type=1")).json());
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/relation/action/?token={fan_token}&to_user_id={author}&action_type=1"
+        ))
+        .json(),
+    );
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/relation/action/?token={author_token}&to_user_id={fan}&action_type=1"
+        ))
+        .json(),
+    );
     assert_eq!(user(c, &fan_token, author)["follower_count"], 1);
     expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=hi")).json());
     expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=again")).json());
-    let friends = c.get(&format!("/douyin/relation/friend/list/?user_id={author}&token={author_token}")).json();
+    let friends = c
+        .get(&format!(
+            "/douyin/relation/friend/list/?user_id={author}&token={author_token}"
+        ))
+        .json();
     let friend = &expect_ok(&friends)["user_list"][0];
     assert_eq!(friend["id"], fan);
     assert_eq!(friend["message"], "again");
     assert_eq!(friend["msgType"], 0);
-    let chat = c.get(&format!("/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time=0")).json();
+    let chat = c
+        .get(&format!(
+            "/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time=0"
+        ))
+        .json();
     let msgs = expect_ok(&chat)["message_list"].as_array().unwrap().clone();
     assert_eq!(msgs.len(), 2);
     let first_time = msgs[0]["create_time"].as_i64().unwrap();
-    let poll = c.get(&format!("/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time={first_time}")).json();
+    let poll = c
+        .get(&format!(
+            "/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time={first_time}"
+        ))
+        .json();
     let polled = expect_ok(&poll)["message_list"].as_array().unwrap().clone();
     assert_eq!(polled.len(), 1);
     assert_eq!(polled[0]["content"], "again");

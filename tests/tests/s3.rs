@@ -37,7 +37,9 @@ use serde_json::Value;
 use tikspin_core::api::STORAGE_FAILED;
 use tikspin_e2e::api::{enc, envelope, expect_ok, publish_form, register, User as U};
 use tikspin_e2e::client::{Client, Reply};
-use tikspin_e2e::fixtures::{decode_jpeg, fixture_bytes, Fixture, BEAR, LANDSCAPE, LARGE, MOV, PORTRAIT};
+use tikspin_e2e::fixtures::{
+    decode_jpeg, fixture_bytes, Fixture, BEAR, LANDSCAPE, LARGE, MOV, PORTRAIT,
+};
 use tikspin_e2e::harness::{HostConfig, TestHost};
 use tikspin_e2e::servers::{RedisServer, S3sFs};
 use tikspin_e2e::{free_port, wait_until};
@@ -65,9 +67,16 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 // ---- hosts and servers ----------------------------------------------------------------------
 
 fn start_host(vars: &[(&str, &str)], extra_args: &[&str]) -> TestHost {
-    let mut variables = vec![("jwt_secret".to_string(), JWT_SECRET.to_string()), ("seed_welcome_video".to_string(), "false".to_string())];
+    let mut variables = vec![
+        ("jwt_secret".to_string(), JWT_SECRET.to_string()),
+        ("seed_welcome_video".to_string(), "false".to_string()),
+    ];
     variables.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    TestHost::start(HostConfig { variables, extra_args: extra_args.iter().map(|s| s.to_string()).collect(), ..Default::default() })
+    TestHost::start(HostConfig {
+        variables,
+        extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    })
 }
 
 fn s3_server() -> S3sFs {
@@ -76,7 +85,12 @@ fn s3_server() -> S3sFs {
 
 /// A host in S3 mode against `server` (through `endpoint` when given, e.g. a proxy), with the
 /// server's keys unless `vars` override them.
-fn s3_host(server: &S3sFs, endpoint: Option<&str>, vars: &[(&str, &str)], extra_args: &[&str]) -> TestHost {
+fn s3_host(
+    server: &S3sFs,
+    endpoint: Option<&str>,
+    vars: &[(&str, &str)],
+    extra_args: &[&str],
+) -> TestHost {
     let url = server.url();
     let mut all: Vec<(&str, &str)> = vec![
         ("s3_endpoint", endpoint.unwrap_or(&url)),
@@ -99,35 +113,54 @@ struct State {
 
 impl State {
     fn of(host: &TestHost) -> Self {
-        State { dir: host.state_path().to_path_buf() }
+        State {
+            dir: host.state_path().to_path_buf(),
+        }
     }
 
     fn db(&self) -> rusqlite::Connection {
         let path = self.dir.join("sqlite_db.db");
         assert!(path.exists(), "{} does not exist yet", path.display());
-        let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let conn = rusqlite::Connection::open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
     }
 
     fn count(&self, sql: &str) -> i64 {
-        self.db().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.db()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// (state, play_key, cover_key) of one video.
     fn video(&self, id: i64) -> (String, String, Option<String>) {
         self.db()
-            .query_row("SELECT state, play_key, cover_key FROM videos WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "SELECT state, play_key, cover_key FROM videos WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap_or_else(|e| panic!("video {id}: {e}"))
     }
 
     /// The states of the cover jobs of video `id`.
     fn cover_jobs(&self, video_id: i64) -> Vec<String> {
         let db = self.db();
-        let mut st = db.prepare("SELECT state, payload FROM jobs WHERE kind = 'cover'").unwrap();
-        let rows: Vec<(String, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        let mut st = db
+            .prepare("SELECT state, payload FROM jobs WHERE kind = 'cover'")
+            .unwrap();
+        let rows: Vec<(String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         rows.into_iter()
-            .filter(|(_, p)| serde_json::from_str::<Value>(p).map(|v| v["video_id"] == video_id).unwrap_or(false))
+            .filter(|(_, p)| {
+                serde_json::from_str::<Value>(p)
+                    .map(|v| v["video_id"] == video_id)
+                    .unwrap_or(false)
+            })
             .map(|(s, _)| s)
             .collect()
     }
@@ -140,8 +173,14 @@ impl State {
         }
         let kv = rusqlite::Connection::open(&path).unwrap();
         kv.busy_timeout(Duration::from_secs(10)).unwrap();
-        let mut st = kv.prepare("SELECT key FROM spin_key_value WHERE key LIKE 'blob:%' ORDER BY key").unwrap();
-        let keys = st.query_map([], |r| r.get::<_, String>(0)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let mut st = kv
+            .prepare("SELECT key FROM spin_key_value WHERE key LIKE 'blob:%' ORDER BY key")
+            .unwrap();
+        let keys = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
         keys
     }
 
@@ -153,7 +192,9 @@ impl State {
 /// Files under `dir`, recursively, as sorted relative paths (empty directories do not count).
 fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -235,7 +276,10 @@ fn publish_ok(c: &Client, user: &U, title: &str, bytes: &[u8]) -> Duration {
 fn publish_list(c: &Client, user_id: i64) -> Vec<Value> {
     let v = envelope(c.get(&format!("/douyin/publish/list/?user_id={user_id}")));
     expect_ok(&v);
-    v["video_list"].as_array().unwrap_or_else(|| panic!("video_list must be an array: {v}")).clone()
+    v["video_list"]
+        .as_array()
+        .unwrap_or_else(|| panic!("video_list must be an array: {v}"))
+        .clone()
 }
 
 /// The video in the (anonymous) feed, if it is there.
@@ -277,19 +321,41 @@ fn fetch(url: &str, headers: &[(&str, &str)]) -> Reply {
     }
     let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = r.status().as_u16();
-    let headers = r.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    let body = r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap_or_default();
-    Reply { status, headers, body }
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// `YYYYMMDDTHHMMSSZ` → Unix seconds.
 fn amz_date_secs(d: &str) -> u64 {
-    assert!(d.len() == 16 && d.as_bytes()[8] == b'T' && d.ends_with('Z'), "X-Amz-Date {d:?}");
-    let n = |r: std::ops::Range<usize>| d[r].parse::<i64>().unwrap_or_else(|_| panic!("X-Amz-Date {d:?}"));
+    assert!(
+        d.len() == 16 && d.as_bytes()[8] == b'T' && d.ends_with('Z'),
+        "X-Amz-Date {d:?}"
+    );
+    let n = |r: std::ops::Range<usize>| {
+        d[r].parse::<i64>()
+            .unwrap_or_else(|_| panic!("X-Amz-Date {d:?}"))
+    };
     let (y, m, day) = (n(0..4), n(4..6), n(6..8));
     // Days from civil (Howard Hinnant).
     let y = if m <= 2 { y - 1 } else { y };
@@ -307,31 +373,66 @@ fn amz_date_secs(d: &str) -> u64 {
 #[track_caller]
 fn check_presigned(url: &str, server: &S3sFs, endpoint: &str, expires: u64) -> String {
     let prefix = format!("{endpoint}/{}/", server.bucket);
-    let rest = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url} is not a path-style URL on the object store {prefix}"));
-    let (key, query) = rest.split_once('?').unwrap_or_else(|| panic!("{url} is not presigned (no query)"));
-    let params: BTreeMap<String, String> =
-        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), pct_decode(v))).collect();
-    let p = |name: &str| params.get(name).cloned().unwrap_or_else(|| panic!("{url} has no {name}"));
+    let rest = url
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{url} is not a path-style URL on the object store {prefix}"));
+    let (key, query) = rest
+        .split_once('?')
+        .unwrap_or_else(|| panic!("{url} is not presigned (no query)"));
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), pct_decode(v)))
+        .collect();
+    let p = |name: &str| {
+        params
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{url} has no {name}"))
+    };
     assert_eq!(p("X-Amz-Algorithm"), "AWS4-HMAC-SHA256", "{url}");
     let cred = p("X-Amz-Credential");
-    assert!(cred.starts_with(&format!("{}/", server.access_key)) && cred.ends_with("/us-east-1/s3/aws4_request"), "credential scope {cred:?} in {url}");
-    assert_eq!(p("X-Amz-Expires"), expires.to_string(), "X-Amz-Expires must be presign_expiry_secs: {url}");
+    assert!(
+        cred.starts_with(&format!("{}/", server.access_key))
+            && cred.ends_with("/us-east-1/s3/aws4_request"),
+        "credential scope {cred:?} in {url}"
+    );
+    assert_eq!(
+        p("X-Amz-Expires"),
+        expires.to_string(),
+        "X-Amz-Expires must be presign_expiry_secs: {url}"
+    );
     assert_eq!(p("X-Amz-SignedHeaders"), "host", "{url}");
     let sig = p("X-Amz-Signature");
-    assert!(sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit()), "signature {sig:?}");
+    assert!(
+        sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit()),
+        "signature {sig:?}"
+    );
     let signed_at = amz_date_secs(&p("X-Amz-Date"));
     let now = now_secs();
     assert!(signed_at <= now + 5, "{url} is signed in the future");
-    assert!(signed_at + expires >= now + expires / 2 - 5, "{url} is valid for less than half of {expires} s");
-    assert!(!url.contains(&server.secret_key) && !url.contains(&enc(&server.secret_key)), "the secret key is in a URL: {url}");
+    assert!(
+        signed_at + expires >= now + expires / 2 - 5,
+        "{url} is valid for less than half of {expires} s"
+    );
+    assert!(
+        !url.contains(&server.secret_key) && !url.contains(&enc(&server.secret_key)),
+        "the secret key is in a URL: {url}"
+    );
     key.to_string()
 }
 
 /// `videos/<24 hex>.mp4`: a fresh key that owes nothing to the client's filename.
 #[track_caller]
 fn check_video_key(key: &str) {
-    let id = key.strip_prefix("videos/").and_then(|k| k.strip_suffix(".mp4")).unwrap_or_else(|| panic!("video key {key:?}"));
-    assert!(id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()), "video key {key:?}");
+    let id = key
+        .strip_prefix("videos/")
+        .and_then(|k| k.strip_suffix(".mp4"))
+        .unwrap_or_else(|| panic!("video key {key:?}"));
+    assert!(
+        id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "video key {key:?}"
+    );
 }
 
 // ---- images ---------------------------------------------------------------------------------
@@ -342,9 +443,26 @@ fn check_video_key(key: &str) {
 fn assert_cover_of(jpeg: &[u8], f: &Fixture) {
     let cover = decode_jpeg(jpeg);
     let long = cover.width.max(cover.height);
-    assert!((240..=720).contains(&long), "the cover of {} is {}×{}", f.name, cover.width, cover.height);
-    let (want, got) = (f.width as f64 / f.height as f64, cover.width as f64 / cover.height as f64);
-    assert!(((got - want) / want).abs() < 0.02, "the cover of {} is {}×{}, the video {}×{}", f.name, cover.width, cover.height, f.width, f.height);
+    assert!(
+        (240..=720).contains(&long),
+        "the cover of {} is {}×{}",
+        f.name,
+        cover.width,
+        cover.height
+    );
+    let (want, got) = (
+        f.width as f64 / f.height as f64,
+        cover.width as f64 / cover.height as f64,
+    );
+    assert!(
+        ((got - want) / want).abs() < 0.02,
+        "the cover of {} is {}×{}, the video {}×{}",
+        f.name,
+        cover.width,
+        cover.height,
+        f.width,
+        f.height
+    );
     let (mut sums, mut counts) = ([0.0; 16], [0u32; 16]);
     for y in 0..cover.height {
         for x in 0..cover.width {
@@ -353,10 +471,16 @@ fn assert_cover_of(jpeg: &[u8], f: &Fixture) {
             counts[g] += 1;
         }
     }
-    let diffs: Vec<f64> = (0..16).map(|i| (sums[i] / counts[i] as f64 - f.fingerprint[i] as f64).abs()).collect();
+    let diffs: Vec<f64> = (0..16)
+        .map(|i| (sums[i] / counts[i] as f64 - f.fingerprint[i] as f64).abs())
+        .collect();
     let mean = diffs.iter().sum::<f64>() / 16.0;
     let max = diffs.iter().cloned().fold(0.0, f64::max);
-    assert!(mean <= 6.0 && max <= 20.0, "the cover of {} does not show its first frame (mean diff {mean:.1}, max {max:.1})", f.name);
+    assert!(
+        mean <= 6.0 && max <= 20.0,
+        "the cover of {} does not show its first frame (mean diff {mean:.1}, max {max:.1})",
+        f.name
+    );
 }
 
 // ---- a recording, fault-injecting proxy -------------------------------------------------------
@@ -375,7 +499,10 @@ struct Seen {
 
 impl Seen {
     fn query_has(&self, param: &str) -> bool {
-        self.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == param || p.starts_with(&format!("{param}="))))
+        self.target.split_once('?').is_some_and(|(_, q)| {
+            q.split('&')
+                .any(|p| p == param || p.starts_with(&format!("{param}=")))
+        })
     }
 }
 
@@ -409,7 +536,12 @@ impl Proxy {
                 std::thread::spawn(move || Self::serve(conn, upstream, fault, &s));
             }
         });
-        Proxy { port, seen, stop, thread: Some(thread) }
+        Proxy {
+            port,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn url(&self) -> String {
@@ -421,7 +553,11 @@ impl Proxy {
     }
 
     fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-        head.lines().skip(1).filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
     }
 
     /// Reads up to the end of the head; returns (head, what was read after it).
@@ -442,14 +578,25 @@ impl Proxy {
 
     fn serve(mut client: TcpStream, upstream: u16, fault: Fault, seen: &Mutex<Vec<Seen>>) {
         let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-        let Some((head, mut body)) = Self::read_head(&mut client) else { return };
+        let Some((head, mut body)) = Self::read_head(&mut client) else {
+            return;
+        };
         let mut first = head.lines().next().unwrap_or("").split_whitespace();
-        let (method, target) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+        let (method, target) = (
+            first.next().unwrap_or("").to_string(),
+            first.next().unwrap_or("").to_string(),
+        );
         let range = Self::header(&head, "range").map(str::to_string);
         // Logged in arrival order; the outcome is filled in when known.
         let index = {
             let mut seen = seen.lock().unwrap();
-            seen.push(Seen { method: method.clone(), target: target.clone(), range, status: 0, injected: false });
+            seen.push(Seen {
+                method: method.clone(),
+                target: target.clone(),
+                range,
+                status: 0,
+                injected: false,
+            });
             seen.len() - 1
         };
         let record = |status: u16, injected: bool| {
@@ -457,14 +604,18 @@ impl Proxy {
             seen[index].status = status;
             seen[index].injected = injected;
         };
-        if Self::header(&head, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        if Self::header(&head, "transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        {
             record(0, false); // unsupported here: shows up as status 0 (a failure below)
             return;
         }
         if Self::header(&head, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
             let _ = client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        let len: usize = Self::header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = Self::header(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         while body.len() < len {
             let mut chunk = vec![0u8; (len - body.len()).min(256 * 1024)];
             match client.read(&mut chunk) {
@@ -484,7 +635,11 @@ impl Proxy {
             return;
         }
         // Forward: same head (Host included) except `Connection`, which becomes `close`.
-        let mut forwarded: Vec<String> = head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).map(str::to_string).collect();
+        let mut forwarded: Vec<String> = head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .map(str::to_string)
+            .collect();
         forwarded.push("connection: close".into());
         let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
             record(0, false);
@@ -499,9 +654,16 @@ impl Proxy {
             return;
         };
         let resp_head = String::from_utf8_lossy(&resp[..end]).into_owned();
-        let status = resp_head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = resp_head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         // One request per connection: tell the client so it does not reuse this one.
-        let mut lines: Vec<&str> = resp_head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+        let mut lines: Vec<&str> = resp_head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
         lines.push("connection: close");
         record(status, false);
         let _ = client.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
@@ -527,9 +689,21 @@ fn check_object_url(url: &str, bytes: &[u8], content_type: &str) {
     let n = bytes.len();
     let whole = fetch(url, &[]);
     assert_eq!(whole.status, 200, "GET {url}: {}", whole.text());
-    assert!(whole.body == bytes, "{url} must serve exactly the uploaded bytes ({} served, {n} uploaded)", whole.body.len());
-    assert_eq!(whole.header("content-length"), Some(n.to_string().as_str()), "{url} content length");
-    assert_eq!(whole.header("content-type"), Some(content_type), "{url} content type");
+    assert!(
+        whole.body == bytes,
+        "{url} must serve exactly the uploaded bytes ({} served, {n} uploaded)",
+        whole.body.len()
+    );
+    assert_eq!(
+        whole.header("content-length"),
+        Some(n.to_string().as_str()),
+        "{url} content length"
+    );
+    assert_eq!(
+        whole.header("content-type"),
+        Some(content_type),
+        "{url} content type"
+    );
     let mut ranges = vec![(0, 99), (n - 100, n - 1), (100, n - 1), (n / 2, n / 2)];
     if n > PART + 200 {
         ranges.push((PART - 100, PART + 100)); // across the multipart boundary
@@ -538,8 +712,16 @@ fn check_object_url(url: &str, bytes: &[u8], content_type: &str) {
         let spec = format!("bytes={start}-{end}");
         let r = fetch(url, &[("range", &spec)]);
         assert_eq!(r.status, 206, "Range {spec} on {url}: {}", r.text());
-        assert_eq!(r.header("content-range"), Some(format!("bytes {start}-{end}/{n}").as_str()), "Range {spec}");
-        assert!(r.body == bytes[start..=end], "Range {spec}: wrong bytes ({} served)", r.body.len());
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {start}-{end}/{n}").as_str()),
+            "Range {spec}"
+        );
+        assert!(
+            r.body == bytes[start..=end],
+            "Range {spec}: wrong bytes ({} served)",
+            r.body.len()
+        );
     }
     let r = fetch(url, &[("range", "bytes=-100")]);
     assert_eq!(r.status, 206, "suffix range");
@@ -568,15 +750,26 @@ fn publish_good_fixture(host: &TestHost, server: &S3sFs, f: &Fixture) -> i64 {
     // The row: ready (the inline cover job ran), keys in the bucket's namespace.
     let (db_state, play_key, cover_key) = state.video(id);
     assert_eq!(db_state, "ready", "video {id}");
-    assert_eq!(state.cover_jobs(id), vec!["done".to_string()], "the cover job of video {id}");
+    assert_eq!(
+        state.cover_jobs(id),
+        vec!["done".to_string()],
+        "the cover job of video {id}"
+    );
     check_video_key(&play_key);
     let cover_key = cover_key.unwrap_or_else(|| panic!("video {id} is ready without a cover"));
     assert_eq!(cover_key, format!("covers/{id}.jpg"));
 
     // The objects are in the bucket, byte for byte.
-    let stored = std::fs::read(server.bucket_dir().join(&play_key)).unwrap_or_else(|e| panic!("{play_key} is not in the bucket ({e})"));
-    assert!(stored == bytes, "the object {play_key} in the bucket differs from the upload ({} vs {} bytes)", stored.len(), bytes.len());
-    let stored_cover = std::fs::read(server.bucket_dir().join(&cover_key)).unwrap_or_else(|e| panic!("{cover_key} is not in the bucket ({e})"));
+    let stored = std::fs::read(server.bucket_dir().join(&play_key))
+        .unwrap_or_else(|e| panic!("{play_key} is not in the bucket ({e})"));
+    assert!(
+        stored == bytes,
+        "the object {play_key} in the bucket differs from the upload ({} vs {} bytes)",
+        stored.len(),
+        bytes.len()
+    );
+    let stored_cover = std::fs::read(server.bucket_dir().join(&cover_key))
+        .unwrap_or_else(|e| panic!("{cover_key} is not in the bucket ({e})"));
 
     // play_url: presigned, on the endpoint, for that key; it serves the bytes.
     let key = check_presigned(&play_url, server, &server.url(), 3600);
@@ -585,20 +778,49 @@ fn publish_good_fixture(host: &TestHost, server: &S3sFs, f: &Fixture) -> i64 {
     // The app's own video URL sends players to the store too.
     let r = fetch(&format!("{}/media/{play_key}", c.base), &[]);
     assert_eq!(r.status, 302, "/media/{play_key} in S3 mode");
-    assert_eq!(check_presigned(r.header("location").unwrap_or(""), server, &server.url(), 3600), play_key);
+    assert_eq!(
+        check_presigned(
+            r.header("location").unwrap_or(""),
+            server,
+            &server.url(),
+            3600
+        ),
+        play_key
+    );
 
     // cover_url: the app's stable URL, redirecting to a presigned cover that shows the video.
-    assert_eq!(cover_url, format!("{}/media/cover/{id}.jpg", c.base), "cover_url is the app's stable URL");
+    assert_eq!(
+        cover_url,
+        format!("{}/media/cover/{id}.jpg", c.base),
+        "cover_url is the app's stable URL"
+    );
     let r = fetch(&cover_url, &[]);
-    assert_eq!(r.status, 302, "cover_url in S3 mode redirects: {}", r.text());
-    let location = r.header("location").unwrap_or_else(|| panic!("302 without Location")).to_string();
-    assert_eq!(check_presigned(&location, server, &server.url(), 3600), cover_key);
+    assert_eq!(
+        r.status,
+        302,
+        "cover_url in S3 mode redirects: {}",
+        r.text()
+    );
+    let location = r
+        .header("location")
+        .unwrap_or_else(|| panic!("302 without Location"))
+        .to_string();
+    assert_eq!(
+        check_presigned(&location, server, &server.url(), 3600),
+        cover_key
+    );
     let cc = r.header("cache-control").unwrap_or("");
-    assert!(cc.contains("max-age=") && !cc.contains("immutable"), "the redirect to an expiring URL must not be cached for long: {cc:?}");
+    assert!(
+        cc.contains("max-age=") && !cc.contains("immutable"),
+        "the redirect to an expiring URL must not be cached for long: {cc:?}"
+    );
     let cover = fetch(&location, &[]);
     assert_eq!(cover.status, 200, "GET the cover: {}", cover.text());
     assert_eq!(cover.header("content-type"), Some("image/jpeg"));
-    assert!(cover.body == stored_cover, "the cover URL serves the stored cover");
+    assert!(
+        cover.body == stored_cover,
+        "the cover URL serves the stored cover"
+    );
     assert_cover_of(&cover.body, f);
 
     // The feed shows it, with the same URLs (same presigning window).
@@ -620,15 +842,27 @@ fn s3_publish_every_good_fixture() {
     for f in [&PORTRAIT, &LANDSCAPE, &LARGE, &BEAR, &MOV] {
         ids.push(publish_good_fixture(&host, &server, f));
     }
-    assert_eq!(state.kv_blob_keys(), Vec::<String>::new(), "in S3 mode nothing is stored in the KV blob backend");
+    assert_eq!(
+        state.kv_blob_keys(),
+        Vec::<String>::new(),
+        "in S3 mode nothing is stored in the KV blob backend"
+    );
     // Exactly the five videos and their covers; no multipart upload left open.
     let files = files_under(&server.bucket_dir());
     assert_eq!(files.len(), 10, "the bucket: {files:?}");
     for id in &ids {
         assert!(files.contains(&format!("covers/{id}.jpg")), "{files:?}");
     }
-    assert_eq!(files.iter().filter(|f| f.starts_with("videos/")).count(), 5, "{files:?}");
-    assert_eq!(multipart_leftovers(&server), Vec::<String>::new(), "completed uploads left multipart state");
+    assert_eq!(
+        files.iter().filter(|f| f.starts_with("videos/")).count(),
+        5,
+        "{files:?}"
+    );
+    assert_eq!(
+        multipart_leftovers(&server),
+        Vec::<String>::new(),
+        "completed uploads left multipart state"
+    );
 }
 
 /// `media_public_base_url` set: plain `<base>/<key>` URLs (s3s-fs serves no anonymous GETs, so
@@ -638,7 +872,12 @@ fn s3_public_base_url_gives_plain_object_urls() {
     let _g = shared();
     let server = s3_server();
     let base = "http://cdn.e2e.invalid/tikspin";
-    let host = s3_host(&server, None, &[("media_public_base_url", &format!("{base}/"))], &[]);
+    let host = s3_host(
+        &server,
+        None,
+        &[("media_public_base_url", &format!("{base}/"))],
+        &[],
+    );
     let c = &host.client;
     let state = State::of(&host);
     let user = register(c, "cdn");
@@ -648,20 +887,38 @@ fn s3_public_base_url_gives_plain_object_urls() {
     let id = video["id"].as_i64().unwrap();
     let (_, play_key, cover_key) = state.video(id);
     check_video_key(&play_key);
-    assert_eq!(video["play_url"], format!("{base}/{play_key}").as_str(), "play_url is the public base + key, nothing else");
-    assert!(std::fs::read(server.bucket_dir().join(&play_key)).unwrap() == bytes, "the object is in the bucket");
+    assert_eq!(
+        video["play_url"],
+        format!("{base}/{play_key}").as_str(),
+        "play_url is the public base + key, nothing else"
+    );
+    assert!(
+        std::fs::read(server.bucket_dir().join(&play_key)).unwrap() == bytes,
+        "the object is in the bucket"
+    );
     let cover_key = cover_key.expect("a cover");
     let r = fetch(video["cover_url"].as_str().unwrap(), &[]);
     assert_eq!(r.status, 302, "cover_url redirects");
-    assert_eq!(r.header("location"), Some(format!("{base}/{cover_key}").as_str()));
-    assert_cover_of(&std::fs::read(server.bucket_dir().join(&cover_key)).unwrap(), &PORTRAIT);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{base}/{cover_key}").as_str())
+    );
+    assert_cover_of(
+        &std::fs::read(server.bucket_dir().join(&cover_key)).unwrap(),
+        &PORTRAIT,
+    );
 }
 
 // ---- faults ---------------------------------------------------------------------------------
 
 /// POST as a client that writes the whole body before reading the answer (ureq, OkHttp), but
 /// still reads an answer the server sent early. `Err` says why no answer arrived.
-fn post_whole_body(base: &str, path: &str, content_type: &str, body: &[u8]) -> Result<Reply, String> {
+fn post_whole_body(
+    base: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Reply, String> {
     let addr = base.strip_prefix("http://").unwrap();
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -684,23 +941,45 @@ fn post_whole_body(base: &str, path: &str, content_type: &str, body: &[u8]) -> R
         // Stop at the end of a Content-Length answer (the connection may stay open).
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
-            let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
             if len.is_some_and(|n| raw.len() >= end + 4 + n) {
                 break None;
             }
         }
     };
-    let no_answer = || format!("no answer: writing the body: {write_error:?}; reading: {read_error:?} after {} bytes", raw.len());
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(no_answer)?;
+    let no_answer = || {
+        format!(
+            "no answer: writing the body: {write_error:?}; reading: {read_error:?} after {} bytes",
+            raw.len()
+        )
+    };
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(no_answer)?;
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).ok_or_else(no_answer)?;
-    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(no_answer)?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
     let mut body = raw[end + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         let (mut out, mut rest) = (Vec::new(), &body[..]);
         while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).unwrap_or(0);
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16)
+                .unwrap_or(0);
             if size == 0 || rest.len() < eol + 2 + size {
                 break;
             }
@@ -709,7 +988,11 @@ fn post_whole_body(base: &str, path: &str, content_type: &str, body: &[u8]) -> R
         }
         body = out;
     }
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Publishing `f` fails with a clear, secret-free message that reaches the client, and leaves no
@@ -721,22 +1004,58 @@ fn assert_publish_fails_cleanly(host: &TestHost, server: &S3sFs, f: &Fixture, wh
     let state = State::of(host);
     let user = register(c, "fault");
     let _ = publish_list(c, user.id); // the schema exists from here on
-    let (ct, body) = publish_form(BOUNDARY, &user.token, what, FILENAME, &fixture_bytes(f.name));
+    let (ct, body) = publish_form(
+        BOUNDARY,
+        &user.token,
+        what,
+        FILENAME,
+        &fixture_bytes(f.name),
+    );
     let start = Instant::now();
-    let answer = post_whole_body(&c.base, &format!("{PUBLISH}?token={}", enc(&user.token)), &ct, &body);
-    eprintln!("{what}, {}: {:?} in {:?}", f.name, answer.as_ref().map(|r| r.text()), start.elapsed());
+    let answer = post_whole_body(
+        &c.base,
+        &format!("{PUBLISH}?token={}", enc(&user.token)),
+        &ct,
+        &body,
+    );
+    eprintln!(
+        "{what}, {}: {:?} in {:?}",
+        f.name,
+        answer.as_ref().map(|r| r.text()),
+        start.elapsed()
+    );
     if let Ok(r) = answer.as_ref() {
-        assert_eq!(r.status, 200, "{what}: business answers are HTTP 200: {}", r.text());
+        assert_eq!(
+            r.status,
+            200,
+            "{what}: business answers are HTTP 200: {}",
+            r.text()
+        );
         let v = r.json();
         assert_eq!(v["status_code"], STORAGE_FAILED, "{what}, {}: {v}", f.name);
-        let msg = v["status_msg"].as_str().unwrap_or_else(|| panic!("status_msg missing: {v}"));
-        assert!(msg.contains("could not be stored"), "{what}: the message should say the video could not be stored: {msg:?}");
+        let msg = v["status_msg"]
+            .as_str()
+            .unwrap_or_else(|| panic!("status_msg missing: {v}"));
+        assert!(
+            msg.contains("could not be stored"),
+            "{what}: the message should say the video could not be stored: {msg:?}"
+        );
         let lower = msg.to_lowercase();
-        for secret in [server.secret_key.as_str(), server.access_key.as_str(), "wrong-secret"] {
-            assert!(!msg.contains(secret), "{what}: status_msg leaks a key: {msg:?}");
+        for secret in [
+            server.secret_key.as_str(),
+            server.access_key.as_str(),
+            "wrong-secret",
+        ] {
+            assert!(
+                !msg.contains(secret),
+                "{what}: status_msg leaks a key: {msg:?}"
+            );
         }
         for word in ["x-amz", "signature", "aws4", "credential"] {
-            assert!(!lower.contains(word), "{what}: status_msg leaks signing details ({word}): {msg:?}");
+            assert!(
+                !lower.contains(word),
+                "{what}: status_msg leaks signing details ({word}): {msg:?}"
+            );
         }
     }
     // After a lost answer the host may still be cleaning up: give it a moment.
@@ -747,11 +1066,34 @@ fn assert_publish_fails_cleanly(host: &TestHost, server: &S3sFs, f: &Fixture, wh
             && root_entries_besides_bucket(server).is_empty()
     };
     wait_until(Duration::from_secs(10), clean);
-    assert_eq!(state.count("SELECT COUNT(*) FROM videos"), 0, "{what}, {}: a video row was left", f.name);
-    assert_eq!(state.count("SELECT COUNT(*) FROM jobs"), 0, "{what}, {}: a job row was left", f.name);
-    assert_eq!(files_under(&server.bucket_dir()), Vec::<String>::new(), "{what}, {}: objects were left in the bucket", f.name);
-    assert_eq!(root_entries_besides_bucket(server), Vec::<String>::new(), "{what}, {}: multipart uploads or metadata were left", f.name);
-    assert!(!state.log("video_stderr.txt").contains(&server.secret_key), "{what}: the secret key is in the video component's log");
+    assert_eq!(
+        state.count("SELECT COUNT(*) FROM videos"),
+        0,
+        "{what}, {}: a video row was left",
+        f.name
+    );
+    assert_eq!(
+        state.count("SELECT COUNT(*) FROM jobs"),
+        0,
+        "{what}, {}: a job row was left",
+        f.name
+    );
+    assert_eq!(
+        files_under(&server.bucket_dir()),
+        Vec::<String>::new(),
+        "{what}, {}: objects were left in the bucket",
+        f.name
+    );
+    assert_eq!(
+        root_entries_besides_bucket(server),
+        Vec::<String>::new(),
+        "{what}, {}: multipart uploads or metadata were left",
+        f.name
+    );
+    assert!(
+        !state.log("video_stderr.txt").contains(&server.secret_key),
+        "{what}: the secret key is in the video component's log"
+    );
     if let Err(e) = answer {
         panic!(
             "{what}, {} ({} bytes): the client never got the answer ({e}): the host stopped reading the upload and closed \
@@ -768,11 +1110,19 @@ fn assert_publish_fails_cleanly(host: &TestHost, server: &S3sFs, f: &Fixture, wh
 fn s3_wrong_secret_key_fails_cleanly() {
     let _g = shared();
     let server = s3_server();
-    let host = s3_host(&server, None, &[("s3_secret_key", "wrong-secret/0123456789abcdefABCDEFGHIJKL")], &[]);
+    let host = s3_host(
+        &server,
+        None,
+        &[("s3_secret_key", "wrong-secret/0123456789abcdefABCDEFGHIJKL")],
+        &[],
+    );
     assert_publish_fails_cleanly(&host, &server, &PORTRAIT, "wrong secret key (PutObject)");
     assert_publish_fails_cleanly(&host, &server, &LARGE, "wrong secret key (multipart)");
     let log = State::of(&host).log("video_stderr.txt");
-    assert!(log.contains("SignatureDoesNotMatch") || log.contains("403"), "the log should say why the store refused:\n{log}");
+    assert!(
+        log.contains("SignatureDoesNotMatch") || log.contains("403"),
+        "the log should say why the store refused:\n{log}"
+    );
 }
 
 /// (b) Nothing listens at the endpoint.
@@ -782,7 +1132,12 @@ fn s3_unreachable_endpoint_fails_cleanly() {
     let server = s3_server();
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let host = s3_host(&server, Some(&nowhere), &[], &[]);
-    assert_publish_fails_cleanly(&host, &server, &PORTRAIT, "unreachable endpoint (PutObject)");
+    assert_publish_fails_cleanly(
+        &host,
+        &server,
+        &PORTRAIT,
+        "unreachable endpoint (PutObject)",
+    );
     assert_publish_fails_cleanly(&host, &server, &LARGE, "unreachable endpoint (multipart)");
 }
 
@@ -792,28 +1147,76 @@ fn s3_unreachable_endpoint_fails_cleanly() {
 fn s3_failure_in_the_middle_of_a_multipart_upload_aborts_it() {
     let _g = shared();
     let server = s3_server();
-    let proxy = Proxy::start(server.port, |method, target| method == "PUT" && target.contains("partNumber=2") && target.contains("uploadId="));
+    let proxy = Proxy::start(server.port, |method, target| {
+        method == "PUT" && target.contains("partNumber=2") && target.contains("uploadId=")
+    });
     let host = s3_host(&server, Some(&proxy.url()), &[], &[]);
     assert_publish_fails_cleanly(&host, &server, &LARGE, "500 on UploadPart 2");
     let seen = proxy.seen();
-    let summary: Vec<String> = seen.iter().map(|s| format!("{} {} -> {}{}", s.method, s.target, s.status, if s.injected { " (injected)" } else { "" })).collect();
+    let summary: Vec<String> = seen
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} -> {}{}",
+                s.method,
+                s.target,
+                s.status,
+                if s.injected { " (injected)" } else { "" }
+            )
+        })
+        .collect();
     let find = |pred: &dyn Fn(&Seen) -> bool, what: &str| {
-        seen.iter().position(|s| pred(s)).unwrap_or_else(|| panic!("the proxy never saw {what}: {summary:#?}"))
+        seen.iter()
+            .position(|s| pred(s))
+            .unwrap_or_else(|| panic!("the proxy never saw {what}: {summary:#?}"))
     };
-    let create = find(&|s| s.method == "POST" && s.query_has("uploads") && s.status == 200, "CreateMultipartUpload answered 200");
-    let part1 = find(&|s| s.method == "PUT" && s.query_has("partNumber") && s.target.contains("partNumber=1") && s.status == 200, "UploadPart 1 answered 200");
-    let part2 = find(&|s| s.injected && s.status == 500, "the injected 500 on UploadPart 2");
-    let abort = find(&|s| s.method == "DELETE" && s.query_has("uploadId") && (200..300).contains(&s.status), "AbortMultipartUpload accepted by the server");
-    assert!(create < part1 && part1 < part2 && part2 < abort, "out of order: {summary:#?}");
-    assert!(!seen.iter().any(|s| s.method == "POST" && s.query_has("uploadId")), "CompleteMultipartUpload after a failed part: {summary:#?}");
-    assert!(!seen.iter().any(|s| !s.injected && s.status == 0), "the proxy failed to forward something: {summary:#?}");
+    let create = find(
+        &|s| s.method == "POST" && s.query_has("uploads") && s.status == 200,
+        "CreateMultipartUpload answered 200",
+    );
+    let part1 = find(
+        &|s| {
+            s.method == "PUT"
+                && s.query_has("partNumber")
+                && s.target.contains("partNumber=1")
+                && s.status == 200
+        },
+        "UploadPart 1 answered 200",
+    );
+    let part2 = find(
+        &|s| s.injected && s.status == 500,
+        "the injected 500 on UploadPart 2",
+    );
+    let abort = find(
+        &|s| s.method == "DELETE" && s.query_has("uploadId") && (200..300).contains(&s.status),
+        "AbortMultipartUpload accepted by the server",
+    );
+    assert!(
+        create < part1 && part1 < part2 && part2 < abort,
+        "out of order: {summary:#?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.method == "POST" && s.query_has("uploadId")),
+        "CompleteMultipartUpload after a failed part: {summary:#?}"
+    );
+    assert!(
+        !seen.iter().any(|s| !s.injected && s.status == 0),
+        "the proxy failed to forward something: {summary:#?}"
+    );
     // The proxy forwarded the Host header unchanged and the server accepted the signatures (the
     // 200s above); with the proxy out of the way the same host publishes fine.
     let c = &host.client;
     let user = register(c, "after");
     let (v, _) = publish(c, &user, "after the fault", &fixture_bytes(PORTRAIT.name));
     expect_ok(&v);
-    assert_eq!(files_under(&server.bucket_dir()).len(), 2, "the control upload and its cover: {:?}", files_under(&server.bucket_dir()));
+    assert_eq!(
+        files_under(&server.bucket_dir()).len(),
+        2,
+        "the control upload and its cover: {:?}",
+        files_under(&server.bucket_dir())
+    );
 }
 
 /// (d) Presigned URLs carry `X-Amz-Expires = presign_expiry_secs`, and an expired one is refused
@@ -832,8 +1235,17 @@ fn s3_presigned_urls_carry_the_expiry_and_expired_ones_are_refused() {
     let key = check_presigned(play_url, &server, &server.url(), 60);
     let r = fetch(video["cover_url"].as_str().unwrap(), &[]);
     assert_eq!(r.status, 302);
-    check_presigned(r.header("location").unwrap_or(""), &server, &server.url(), 60);
-    assert_eq!(fetch(play_url, &[]).status, 200, "the host's URL works while fresh");
+    check_presigned(
+        r.header("location").unwrap_or(""),
+        &server,
+        &server.url(),
+        60,
+    );
+    assert_eq!(
+        fetch(play_url, &[]).status,
+        200,
+        "the host's URL works while fresh"
+    );
 
     let signer = S3Client::new(S3Config {
         endpoint: server.url(),
@@ -844,11 +1256,22 @@ fn s3_presigned_urls_carry_the_expiry_and_expired_ones_are_refused() {
     .unwrap();
     let fresh = signer.presign_get(&key, 60, now_secs()).unwrap();
     let r = fetch(&fresh, &[]);
-    assert_eq!(r.status, 200, "control: a fresh URL signed here is accepted: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "control: a fresh URL signed here is accepted: {}",
+        r.text()
+    );
     assert!(r.body == bytes);
     let expired = signer.presign_get(&key, 60, now_secs() - 3600).unwrap();
     let r = fetch(&expired, &[]);
-    assert_eq!(r.status, 403, "an expired presigned URL must be refused: {} {}", r.status, r.text());
+    assert_eq!(
+        r.status,
+        403,
+        "an expired presigned URL must be refused: {} {}",
+        r.status,
+        r.text()
+    );
     eprintln!("expired URL: {} {}", r.status, r.text());
 }
 
@@ -869,7 +1292,10 @@ fn s3_welcome_video_is_seeded_once_the_store_is_reachable() {
             ("s3_secret_key", &server.secret_key),
         ];
         HostConfig {
-            variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            variables: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             state_dir: Some(state_dir.path().to_path_buf()),
             ..Default::default()
         }
@@ -877,19 +1303,43 @@ fn s3_welcome_video_is_seeded_once_the_store_is_reachable() {
     let welcome = |c: &Client| {
         let page = envelope(c.get("/douyin/feed/"));
         expect_ok(&page);
-        page["video_list"].as_array().cloned().unwrap_or_default().into_iter().find(|v| v["title"].as_str().is_some_and(|t| t.starts_with("Welcome")))
+        page["video_list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|v| {
+                v["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Welcome"))
+            })
     };
     {
         let down = TestHost::start(config(&format!("http://127.0.0.1:{}", free_port())));
-        assert!(welcome(&down.client).is_none(), "no store, no welcome video");
+        assert!(
+            welcome(&down.client).is_none(),
+            "no store, no welcome video"
+        );
         assert!(files_under(&server.bucket_dir()).is_empty());
     }
     // Control: a fresh deployment with the store up seeds it on the first feed.
     {
-        let fresh = TestHost::start(HostConfig { state_dir: None, ..config(&server.url()) });
-        let video = welcome(&fresh.client).expect("a fresh deployment in S3 mode shows the welcome video");
-        let key = check_presigned(video["play_url"].as_str().unwrap(), &server, &server.url(), 3600);
-        assert!(server.bucket_dir().join(&key).is_file(), "{key} is not in the bucket");
+        let fresh = TestHost::start(HostConfig {
+            state_dir: None,
+            ..config(&server.url())
+        });
+        let video =
+            welcome(&fresh.client).expect("a fresh deployment in S3 mode shows the welcome video");
+        let key = check_presigned(
+            video["play_url"].as_str().unwrap(),
+            &server,
+            &server.url(),
+            3600,
+        );
+        assert!(
+            server.bucket_dir().join(&key).is_file(),
+            "{key} is not in the bucket"
+        );
     }
     let up = TestHost::start(config(&server.url()));
     let video = welcome(&up.client).unwrap_or_else(|| {
@@ -899,15 +1349,26 @@ fn s3_welcome_video_is_seeded_once_the_store_is_reachable() {
             std::fs::read_to_string(state_dir.path().join("logs/video_stderr.txt")).unwrap_or_default()
         )
     });
-    let key = check_presigned(video["play_url"].as_str().unwrap(), &server, &server.url(), 3600);
-    assert!(server.bucket_dir().join(&key).is_file(), "{key} is not in the bucket");
+    let key = check_presigned(
+        video["play_url"].as_str().unwrap(),
+        &server,
+        &server.url(),
+        3600,
+    );
+    assert!(
+        server.bucket_dir().join(&key).is_file(),
+        "{key} is not in the bucket"
+    );
 }
 
 // ---- the worker -------------------------------------------------------------------------------
 
 fn subscribers(redis: &RedisServer, channel: &str) -> i64 {
     let out = redis.cli(&["PUBSUB", "NUMSUB", channel]).unwrap();
-    out.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0)
+    out.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// With Redis, the worker makes the cover: it reads the video back from S3 by ranged GETs (seen
@@ -920,8 +1381,18 @@ fn s3_cover_job_in_the_worker_reads_the_video_back_from_s3() {
     let proxy = Proxy::start(server.port, |_, _| false);
     let redis = RedisServer::start().expect("redis-server");
     let channel = "e2e-s3-jobs";
-    let host = s3_host(&server, Some(&proxy.url()), &[("redis_address", &redis.url()), ("jobs_channel", channel)], &[]);
-    assert!(wait_until(Duration::from_secs(20), || subscribers(&redis, channel) >= 1), "the worker never subscribed:\n{}", host.log());
+    let host = s3_host(
+        &server,
+        Some(&proxy.url()),
+        &[("redis_address", &redis.url()), ("jobs_channel", channel)],
+        &[],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || subscribers(&redis, channel)
+            >= 1),
+        "the worker never subscribed:\n{}",
+        host.log()
+    );
     let c = &host.client;
     let state = State::of(&host);
     let user = register(c, "worker");
@@ -934,23 +1405,68 @@ fn s3_cover_job_in_the_worker_reads_the_video_back_from_s3() {
         state.cover_jobs(id),
         state.log("worker_stderr.txt")
     );
-    assert!(!state.log("video_stderr.txt").contains("running it inline"), "the job ran inline:\n{}", state.log("video_stderr.txt"));
+    assert!(
+        !state.log("video_stderr.txt").contains("running it inline"),
+        "the job ran inline:\n{}",
+        state.log("video_stderr.txt")
+    );
     let (_, play_key, cover_key) = state.video(id);
     let object = format!("/{}/{play_key}", server.bucket);
     let seen = proxy.seen();
-    let ranged: Vec<&Seen> = seen.iter().filter(|s| s.method == "GET" && s.target.split('?').next() == Some(object.as_str()) && s.range.is_some()).collect();
-    assert!(!ranged.is_empty() && ranged.iter().all(|s| s.status == 206), "the cover job did not read {object} by ranges: {seen:#?}");
+    let ranged: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| {
+            s.method == "GET"
+                && s.target.split('?').next() == Some(object.as_str())
+                && s.range.is_some()
+        })
+        .collect();
+    assert!(
+        !ranged.is_empty() && ranged.iter().all(|s| s.status == 206),
+        "the cover job did not read {object} by ranges: {seen:#?}"
+    );
     let fetched: usize = ranged.len();
     assert!(fetched < 10, "{fetched} ranged reads for one cover");
-    assert!(!seen.iter().any(|s| s.method == "GET" && s.target.split('?').next() == Some(object.as_str()) && s.range.is_none()), "the whole video was downloaded for the cover");
+    assert!(
+        !seen.iter().any(|s| s.method == "GET"
+            && s.target.split('?').next() == Some(object.as_str())
+            && s.range.is_none()),
+        "the whole video was downloaded for the cover"
+    );
     let cover_key = cover_key.expect("a cover");
-    assert!(seen.iter().any(|s| s.method == "PUT" && s.target == format!("/{}/{cover_key}", server.bucket) && s.status == 200), "the cover was not PUT: {seen:#?}");
-    assert_cover_of(&std::fs::read(server.bucket_dir().join(&cover_key)).unwrap(), &LARGE);
+    assert!(
+        seen.iter().any(|s| s.method == "PUT"
+            && s.target == format!("/{}/{cover_key}", server.bucket)
+            && s.status == 200),
+        "the cover was not PUT: {seen:#?}"
+    );
+    assert_cover_of(
+        &std::fs::read(server.bucket_dir().join(&cover_key)).unwrap(),
+        &LARGE,
+    );
     // Its URLs point at the configured endpoint (the proxy, which forwards them unchanged).
     let video = publish_list(c, user.id).remove(0);
-    check_presigned(video["play_url"].as_str().unwrap(), &server, &proxy.url(), 3600);
-    assert!(fetch(video["play_url"].as_str().unwrap(), &[("range", "bytes=0-99")]).body == bytes[..100]);
-    eprintln!("worker: {fetched} ranged GETs: {:?}", ranged.iter().map(|s| s.range.clone().unwrap()).collect::<Vec<_>>());
+    check_presigned(
+        video["play_url"].as_str().unwrap(),
+        &server,
+        &proxy.url(),
+        3600,
+    );
+    assert!(
+        fetch(
+            video["play_url"].as_str().unwrap(),
+            &[("range", "bytes=0-99")]
+        )
+        .body
+            == bytes[..100]
+    );
+    eprintln!(
+        "worker: {fetched} ranged GETs: {:?}",
+        ranged
+            .iter()
+            .map(|s| s.range.clone().unwrap())
+            .collect::<Vec<_>>()
+    );
 }
 
 // ---- figures ------------------------------------------------------------------------------------
@@ -961,7 +1477,11 @@ fn publish_peaks(state: &State) -> Vec<u64> {
         .log("video_stdout.txt")
         .lines()
         .filter(|l| l.contains("POST /douyin/publish/action/") && l.contains("peak linear memory"))
-        .filter_map(|l| l.rsplit_once("peak linear memory ").and_then(|(_, r)| r.trim().strip_suffix(" KiB")).and_then(|n| n.trim().parse().ok()))
+        .filter_map(|l| {
+            l.rsplit_once("peak linear memory ")
+                .and_then(|(_, r)| r.trim().strip_suffix(" KiB"))
+                .and_then(|n| n.trim().parse().ok())
+        })
         .collect()
 }
 
@@ -970,7 +1490,12 @@ fn measured_publish(host: &TestHost, user: &U, f: &Fixture, bytes: &[u8]) -> (Du
     let state = State::of(host);
     let before = publish_peaks(&state).len();
     let took = publish_ok(&host.client, user, f.name, bytes);
-    assert!(wait_until(Duration::from_secs(10), || publish_peaks(&state).len() > before), "no memory report for the publish:\n{}", state.log("video_stdout.txt"));
+    assert!(
+        wait_until(Duration::from_secs(10), || publish_peaks(&state).len()
+            > before),
+        "no memory report for the publish:\n{}",
+        state.log("video_stdout.txt")
+    );
     (took, publish_peaks(&state)[before])
 }
 
@@ -992,10 +1517,19 @@ fn s3_upload_memory_is_bounded_and_figures() {
     let mem = ["--report-instance-memory"];
     let inline_s3 = s3_host(&server, None, &[], &mem);
     let inline_kv = start_host(&[], &mem);
-    let queued = [("redis_address", redis.url()), ("jobs_channel", "e2e-s3-figures-s3".to_string())];
+    let queued = [
+        ("redis_address", redis.url()),
+        ("jobs_channel", "e2e-s3-figures-s3".to_string()),
+    ];
     let queued: Vec<(&str, &str)> = queued.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let upload_s3 = s3_host(&server, None, &queued, &mem);
-    let upload_kv = start_host(&[("redis_address", &redis.url()), ("jobs_channel", "e2e-s3-figures-kv")], &mem);
+    let upload_kv = start_host(
+        &[
+            ("redis_address", &redis.url()),
+            ("jobs_channel", "e2e-s3-figures-kv"),
+        ],
+        &mem,
+    );
     let (small, large) = (fixture_bytes(PORTRAIT.name), fixture_bytes(LARGE.name));
     let mut failures = Vec::new();
     for (what, host, bounded) in [

@@ -5,5 +5,9 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn hello(_: Request) -> Response {
-    Response::builder().status(200).header("content-type", "text/plain").body("hello").build()
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .build()
 }

@@ -20,7 +20,17 @@ fn interaction(req: Request) -> Response {
     )
 }
 
-fn favorite_list(env: &Env<'_>, params: &Params) -> Result<tikspin_core::videos::VideoList, ApiError> {
+fn favorite_list(
+    env: &Env<'_>,
+    params: &Params,
+) -> Result<tikspin_core::videos::VideoList, ApiError> {
     let store = BlobStore::open().map_err(tikspin_core::publish::storage_failed)?;
-    favorites::favorite_list(env, params, &Links { urls: env.urls(), store: &store })
+    favorites::favorite_list(
+        env,
+        params,
+        &Links {
+            urls: env.urls(),
+            store: &store,
+        },
+    )
 }

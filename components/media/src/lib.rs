@@ -29,23 +29,47 @@ async fn media(req: IncomingRequest, out: ResponseOutparam) {
         return send_json(out, 404, Reply::error::<Empty>(ApiError::no_such_route())).await;
     };
     if head.method != Method::Get && head.method != Method::Head {
-        return send_json(out, 405, Reply::error::<Empty>(ApiError::method_not_allowed())).await;
+        return send_json(
+            out,
+            405,
+            Reply::error::<Empty>(ApiError::method_not_allowed()),
+        )
+        .await;
     }
     let is_head = head.method == Method::Head;
     let served = match rest.split_once('/') {
         Some(("avatar", file)) => generated(out, file, tikspin_media::avatar_png, is_head).await,
-        Some(("background", file)) => generated(out, file, tikspin_media::background_png, is_head).await,
+        Some(("background", file)) => {
+            generated(out, file, tikspin_media::background_png, is_head).await
+        }
         Some(("cover", file)) => cover(&head, out, file, is_head).await,
-        Some(("videos" | "covers", _)) => object(&head, out, rest, is_head, "public, max-age=31536000, immutable").await,
+        Some(("videos" | "covers", _)) => {
+            object(
+                &head,
+                out,
+                rest,
+                is_head,
+                "public, max-age=31536000, immutable",
+            )
+            .await
+        }
         _ => Err(out),
     };
     if let Err(out) = served {
-        send_json(out, 404, Reply::error::<Empty>(ApiError::not_found("no such media"))).await;
+        send_json(
+            out,
+            404,
+            Reply::error::<Empty>(ApiError::not_found("no such media")),
+        )
+        .await;
     }
 }
 
 fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
-    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.clone().into_bytes())).collect();
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into_bytes()))
+        .collect();
     let resp = OutgoingResponse::new(Fields::from_list(&fields).expect("valid headers"));
     resp.set_status_code(status).expect("valid status");
     resp
@@ -61,12 +85,27 @@ async fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String
 }
 
 async fn send_json(out: ResponseOutparam, status: u16, reply: Reply) {
-    send_bytes(out, status, &[("content-type", Reply::CONTENT_TYPE.to_string())], reply.into_body()).await
+    send_bytes(
+        out,
+        status,
+        &[("content-type", Reply::CONTENT_TYPE.to_string())],
+        reply.into_body(),
+    )
+    .await
 }
 
 /// `<id>.png` → an image generated for that user.
-async fn generated(out: ResponseOutparam, file: &str, make: fn(i64) -> Vec<u8>, is_head: bool) -> Result<(), ResponseOutparam> {
-    let Some(id) = file.strip_suffix(".png").and_then(|s| s.parse::<i64>().ok()).filter(|id| *id > 0) else {
+async fn generated(
+    out: ResponseOutparam,
+    file: &str,
+    make: fn(i64) -> Vec<u8>,
+    is_head: bool,
+) -> Result<(), ResponseOutparam> {
+    let Some(id) = file
+        .strip_suffix(".png")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+    else {
         return Err(out);
     };
     let png = make(id);
@@ -80,11 +119,24 @@ async fn generated(out: ResponseOutparam, file: &str, make: fn(i64) -> Vec<u8>, 
 }
 
 /// The stable cover URL of a video.
-async fn cover(head: &RequestHead, out: ResponseOutparam, file: &str, is_head: bool) -> Result<(), ResponseOutparam> {
-    let Some(video_id) = file.strip_suffix(".jpg").and_then(|s| s.parse::<i64>().ok()).filter(|id| *id > 0) else {
+async fn cover(
+    head: &RequestHead,
+    out: ResponseOutparam,
+    file: &str,
+    is_head: bool,
+) -> Result<(), ResponseOutparam> {
+    let Some(video_id) = file
+        .strip_suffix(".jpg")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+    else {
         return Err(out);
     };
-    let stored = Ports::open(head).ok().and_then(|ports| with_schema(&ports.sql, || videos::stored_media(&ports.sql, video_id)).ok().flatten());
+    let stored = Ports::open(head).ok().and_then(|ports| {
+        with_schema(&ports.sql, || videos::stored_media(&ports.sql, video_id))
+            .ok()
+            .flatten()
+    });
     match stored {
         None => Err(out),
         Some(media) => match media.cover_key {
@@ -96,7 +148,13 @@ async fn cover(head: &RequestHead, out: ResponseOutparam, file: &str, is_head: b
                     ("content-length", jpeg.len().to_string()),
                     ("cache-control", "no-cache".to_string()),
                 ];
-                send_bytes(out, 200, &headers, if is_head { Vec::new() } else { jpeg.to_vec() }).await;
+                send_bytes(
+                    out,
+                    200,
+                    &headers,
+                    if is_head { Vec::new() } else { jpeg.to_vec() },
+                )
+                .await;
                 Ok(())
             }
         },
@@ -105,13 +163,24 @@ async fn cover(head: &RequestHead, out: ResponseOutparam, file: &str, is_head: b
 
 /// A stored object: from the object store by redirect, or from KV whole or one byte range,
 /// streamed chunk by chunk.
-async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: bool, cache: &str) -> Result<(), ResponseOutparam> {
+async fn object(
+    head: &RequestHead,
+    out: ResponseOutparam,
+    key: &str,
+    is_head: bool,
+    cache: &str,
+) -> Result<(), ResponseOutparam> {
     let blobs = match BlobStore::open() {
         Ok(BlobStore::Kv(kv)) => kv,
         Ok(store) => {
-            let Some(url) = store.direct_url(key) else { return Err(out) };
+            let Some(url) = store.direct_url(key) else {
+                return Err(out);
+            };
             // Presigned URLs expire: the redirect itself must not be cached for long.
-            let headers = [("location", url), ("cache-control", "private, max-age=60".to_string())];
+            let headers = [
+                ("location", url),
+                ("cache-control", "private, max-age=60".to_string()),
+            ];
             send_bytes(out, 302, &headers, Vec::new()).await;
             return Ok(());
         }
@@ -120,7 +189,9 @@ async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: b
             return Err(out);
         }
     };
-    let Ok(Some(meta)) = blobs.meta(key) else { return Err(out) };
+    let Ok(Some(meta)) = blobs.meta(key) else {
+        return Err(out);
+    };
     let etag = format!("\"{}\"", meta.etag);
     let common = |extra: &[(&'static str, String)]| {
         let mut h = vec![
@@ -132,7 +203,10 @@ async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: b
         h.extend_from_slice(extra);
         h
     };
-    if head.header("if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+    if head
+        .header("if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
         send_bytes(out, 304, &common(&[]), Vec::new()).await;
         return Ok(());
     }
@@ -152,7 +226,10 @@ async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: b
     let len = if meta.size == 0 { 0 } else { end - start + 1 };
     let mut headers = common(&[("content-length", len.to_string())]);
     if status == 206 {
-        headers.push(("content-range", format!("bytes {start}-{end}/{}", meta.size)));
+        headers.push((
+            "content-range",
+            format!("bytes {start}-{end}/{}", meta.size),
+        ));
     }
     let resp = response(status, &headers);
     let mut sink = resp.take_body();
@@ -163,7 +240,14 @@ async fn object(head: &RequestHead, out: ResponseOutparam, key: &str, is_head: b
     Ok(())
 }
 
-async fn stream<S: futures::Sink<Vec<u8>> + Unpin>(blobs: &KvBlobs, key: &str, meta: &ObjectMeta, start: u64, end: u64, sink: &mut S) {
+async fn stream<S: futures::Sink<Vec<u8>> + Unpin>(
+    blobs: &KvBlobs,
+    key: &str,
+    meta: &ObjectMeta,
+    start: u64,
+    end: u64,
+    sink: &mut S,
+) {
     let chunk = meta.chunk as u64;
     for index in start / chunk..=end / chunk {
         let Ok(bytes) = blobs.chunk(key, index) else {

@@ -17,14 +17,22 @@ async fn video(req: IncomingRequest) -> Response {
     let head = RequestHead::from_incoming(&req);
     if head.path == PUBLISH_ACTION {
         // The upload is streamed: never buffer the body of this route.
-        return if head.method == Method::Post { json(200, publish::publish(&head, req).await) } else { method_not_allowed() };
+        return if head.method == Method::Post {
+            json(200, publish::publish(&head, req).await)
+        } else {
+            method_not_allowed()
+        };
     }
     let body = req.into_body().await.unwrap_or_default();
     if head.path == FEED && head.method == Method::Get {
         // Async because a fresh deployment's first feed seeds the welcome video.
         return json(200, feed_page(&head, &head.params(&body)).await);
     }
-    handle_head(&head, &body, &[Route::get("/douyin/publish/list", publish_list)])
+    handle_head(
+        &head,
+        &body,
+        &[Route::get("/douyin/publish/list", publish_list)],
+    )
 }
 
 async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
@@ -35,15 +43,31 @@ async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
     welcome::seed_once(&ports.env()).await;
     // "Now" is taken after seeding, which may have waited for another request's seed.
     let env = ports.env();
-    Reply::from_result(feed::feed(&env, params, &Links { urls: env.urls(), store: &store }))
+    Reply::from_result(feed::feed(
+        &env,
+        params,
+        &Links {
+            urls: env.urls(),
+            store: &store,
+        },
+    ))
 }
 
 fn open_store() -> Result<BlobStore, ApiError> {
     BlobStore::open().map_err(core_publish::storage_failed)
 }
 
-fn publish_list(env: &Env<'_>, params: &Params) -> Result<tikspin_core::videos::VideoList, ApiError> {
+fn publish_list(
+    env: &Env<'_>,
+    params: &Params,
+) -> Result<tikspin_core::videos::VideoList, ApiError> {
     let store = open_store()?;
-    core_publish::publish_list(env, params, &Links { urls: env.urls(), store: &store })
+    core_publish::publish_list(
+        env,
+        params,
+        &Links {
+            urls: env.urls(),
+            store: &store,
+        },
+    )
 }
-

@@ -43,7 +43,11 @@ pub async fn publish(head: &RequestHead, req: IncomingRequest) -> Reply {
 }
 
 fn max_upload_bytes() -> u64 {
-    var("max_upload_mb").trim().parse::<u64>().unwrap_or(100).saturating_mul(1024 * 1024)
+    var("max_upload_mb")
+        .trim()
+        .parse::<u64>()
+        .unwrap_or(100)
+        .saturating_mul(1024 * 1024)
 }
 
 fn authenticate(env: &Env<'_>, params: &Params) -> Result<i64, ApiError> {
@@ -64,13 +68,21 @@ async fn run(
         Some(_) => Some(authenticate(env, &params)?),
         None => None,
     };
-    if head.header("content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > max + MAX_TEXT_FIELD as u64 * 4) {
+    if head
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > max + MAX_TEXT_FIELD as u64 * 4)
+    {
         return Err(publish::video_too_large(max));
     }
     let boundary = head
         .header("content-type")
         .and_then(form::boundary)
-        .ok_or_else(|| ApiError::bad_parameter("publish expects a multipart/form-data body with a `data` file part"))?;
+        .ok_or_else(|| {
+            ApiError::bad_parameter(
+                "publish expects a multipart/form-data body with a `data` file part",
+            )
+        })?;
 
     let mut form = FormStream::new(req.into_body_stream(), &boundary);
     let key = new_key("videos", "mp4");
@@ -85,9 +97,16 @@ async fn run(
         }
         let mut part = Part::Ignored;
         loop {
-            match form.next().await.map_err(|e| ApiError::bad_parameter(e.to_string()))? {
+            match form
+                .next()
+                .await
+                .map_err(|e| ApiError::bad_parameter(e.to_string()))?
+            {
                 FormEvent::Field { name, .. } if name == "data" && upload.is_none() => {
-                    upload = Some((blobs.begin_upload(&key), UploadInspector::new().with_max_size(max)));
+                    upload = Some((
+                        blobs.begin_upload(&key),
+                        UploadInspector::new().with_max_size(max),
+                    ));
                     part = Part::Video;
                 }
                 FormEvent::Field { name, .. } if name == "data" => part = Part::Ignored,
@@ -101,7 +120,9 @@ async fn run(
                     Part::Text(name, text) => {
                         text.extend_from_slice(&bytes);
                         if text.len() > MAX_TEXT_FIELD {
-                            return Err(ApiError::bad_parameter(format!("form field `{name}` is too long")));
+                            return Err(ApiError::bad_parameter(format!(
+                                "form field `{name}` is too long"
+                            )));
                         }
                     }
                     Part::Ignored => {}
@@ -137,9 +158,20 @@ async fn run(
             return Err(e);
         }
     };
-    let content_type = if info.brand.trim() == "qt" { "video/quicktime" } else { "video/mp4" };
-    let meta = up.finish(content_type).await.map_err(publish::storage_failed)?;
-    let stored = StoredVideo { play_key: key.clone(), content_type: content_type.to_string(), size_bytes: meta.size as i64 };
+    let content_type = if info.brand.trim() == "qt" {
+        "video/quicktime"
+    } else {
+        "video/mp4"
+    };
+    let meta = up
+        .finish(content_type)
+        .await
+        .map_err(publish::storage_failed)?;
+    let stored = StoredVideo {
+        play_key: key.clone(),
+        content_type: content_type.to_string(),
+        size_bytes: meta.size as i64,
+    };
     let recorded = publish::record(env, author, &request, &stored);
     if recorded.is_err() {
         // No row, so no object either.
@@ -159,4 +191,3 @@ fn media_error(e: MediaError, max: u64) -> ApiError {
         other => publish::not_a_video(&other.to_string()),
     }
 }
-

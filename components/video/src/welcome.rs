@@ -19,7 +19,10 @@ const SEEDED: &str = "tikspin:welcome:seeded";
 const NO_PASSWORD: &str = "!";
 
 pub async fn seed_once(env: &Env<'_>) {
-    if var("seed_welcome_video").trim().eq_ignore_ascii_case("false") {
+    if var("seed_welcome_video")
+        .trim()
+        .eq_ignore_ascii_case("false")
+    {
         return;
     }
     if matches!(env.kv.get(SEEDED), Ok(Some(_))) {
@@ -27,7 +30,10 @@ pub async fn seed_once(env: &Env<'_>) {
     }
     // Published a millisecond before this request's "now", so the feed that seeded it (videos
     // strictly before now) shows it.
-    let earlier = Env { now_ms: env.now_ms - 1, ..*env };
+    let earlier = Env {
+        now_ms: env.now_ms - 1,
+        ..*env
+    };
     if let Err(e) = seed(&earlier).await {
         eprintln!("welcome video not seeded: {e}");
     }
@@ -62,10 +68,13 @@ async fn seed(env: &Env<'_>) -> Result<(), String> {
     // Creating the system user is the lock: of concurrent first requests, only the one whose
     // insert wins seeds the video. If the user exists without a video, an earlier seed failed
     // half-way (say the object store was down): try again.
-    let author = match with_schema(env.sql, || users::insert(env.sql, SYSTEM_USER, NO_PASSWORD, env.now_ms)) {
+    let author = match with_schema(env.sql, || {
+        users::insert(env.sql, SYSTEM_USER, NO_PASSWORD, env.now_ms)
+    }) {
         Ok(id) => id,
         Err(SqlError::Unique(_)) => {
-            let existing = users::find_credentials(env.sql, SYSTEM_USER).map_err(|e| e.to_string())?;
+            let existing =
+                users::find_credentials(env.sql, SYSTEM_USER).map_err(|e| e.to_string())?;
             let author = existing.map(|c| c.id).ok_or("the system user vanished")?;
             match wait_for_welcome(env, author)? {
                 Welcome::Ready => return env.kv.set(SEEDED, b"1"),
@@ -79,9 +88,18 @@ async fn seed(env: &Env<'_>) -> Result<(), String> {
     };
     let blobs = BlobStore::open().map_err(|e| e.0)?;
     let key = new_key("videos", "mp4");
-    let meta = blobs.put(&key, WELCOME_CLIP, "video/mp4").await.map_err(|e| e.0)?;
-    let stored = StoredVideo { play_key: key, content_type: meta.content_type, size_bytes: meta.size as i64 };
-    let request = PublishRequest { title: TITLE.to_string() };
+    let meta = blobs
+        .put(&key, WELCOME_CLIP, "video/mp4")
+        .await
+        .map_err(|e| e.0)?;
+    let stored = StoredVideo {
+        play_key: key,
+        content_type: meta.content_type,
+        size_bytes: meta.size as i64,
+    };
+    let request = PublishRequest {
+        title: TITLE.to_string(),
+    };
     let created = publish::record(env, author, &request, &stored).map_err(|e| e.msg)?;
     // Inline, so the very feed request that seeded shows the video.
     jobs::run_job(env, &blobs, created.job_id).await?;

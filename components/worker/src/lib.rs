@@ -21,10 +21,16 @@ async fn on_message(message: Bytes) -> anyhow::Result<()> {
     let env = ports.env();
     let blobs = BlobStore::open().map_err(|e| anyhow::anyhow!(e.0))?;
     if text == SWEEP_MESSAGE {
-        let n = jobs::sweep(&env, &blobs, SWEEP_BATCH).await.map_err(anyhow::Error::msg)?;
+        let n = jobs::sweep(&env, &blobs, SWEEP_BATCH)
+            .await
+            .map_err(anyhow::Error::msg)?;
         eprintln!("sweep ran {n} job(s)");
         return Ok(());
     }
-    let job_id: i64 = text.parse().map_err(|_| anyhow::anyhow!("not a job id: {text:?}"))?;
-    jobs::run_job(&env, &blobs, job_id).await.map_err(anyhow::Error::msg)
+    let job_id: i64 = text
+        .parse()
+        .map_err(|_| anyhow::anyhow!("not a job id: {text:?}"))?;
+    jobs::run_job(&env, &blobs, job_id)
+        .await
+        .map_err(anyhow::Error::msg)
 }

@@ -171,7 +171,11 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
         let followed = if own_list {
             Default::default()
         } else {
-            let ids: Vec<i64> = friends.iter().map(|f| f.friend_id).filter(|&id| id != viewer).collect();
+            let ids: Vec<i64> = friends
+                .iter()
+                .map(|f| f.friend_id)
+                .filter(|&id| id != viewer)
+                .collect();
             follows::followed_among(env.sql, viewer, &ids)?
         };
         let user_list = friends

@@ -104,11 +104,20 @@ pub fn load_one(
 /// The profile columns qualified by `alias`, for a statement that joins `users` (the list
 /// then needs no second, id-by-id lookup). Read them back with [`user_from_row`].
 pub fn profile_columns(alias: &str) -> String {
-    PROFILE_COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    PROFILE_COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A `User` from the profile columns starting at column `at`.
-pub fn user_from_row(row: &Row<'_>, at: usize, is_follow: bool, urls: &Urls) -> Result<User, SqlError> {
+pub fn user_from_row(
+    row: &Row<'_>,
+    at: usize,
+    is_follow: bool,
+    urls: &Urls,
+) -> Result<User, SqlError> {
     let id = row.i64(at)?;
     let image = |col: usize, default: fn(&Urls, i64) -> String| -> Result<String, SqlError> {
         Ok(match row.opt_text(at + col)? {

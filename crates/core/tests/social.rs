@@ -568,7 +568,10 @@ fn friend_list_of_1_vs_100_runs_the_same_statements() {
         };
         let list = friend_list(&env, owner, &token).unwrap().user_list;
         assert_eq!(list.len(), n);
-        assert!(list.iter().all(|f| f.user.is_follow), "one's friends are all followed");
+        assert!(
+            list.iter().all(|f| f.user.is_follow),
+            "one's friends are all followed"
+        );
         per_size.push(counting.calls());
     }
     assert_eq!(per_size, vec![2, 2]);

@@ -20,11 +20,18 @@ impl Settings {
     /// `public_base_url` is configured (so a phone on the LAN gets URLs it can reach).
     pub fn load(request_base: &str) -> Settings {
         let public = var("public_base_url");
-        let base = if public.is_empty() { request_base.to_string() } else { public };
+        let base = if public.is_empty() {
+            request_base.to_string()
+        } else {
+            public
+        };
         let mut core = Config::new(var("jwt_secret"), base);
         if let Ok(offset) = var("tz_offset_minutes").trim().parse::<i32>() {
             core.tz_offset_minutes = offset;
         }
-        Settings { core, database_url: var("database_url") }
+        Settings {
+            core,
+            database_url: var("database_url"),
+        }
     }
 }

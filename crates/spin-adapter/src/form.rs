@@ -55,7 +55,11 @@ where
     E: std::fmt::Debug,
 {
     pub fn new(body: S, boundary: &str) -> Self {
-        FormStream { form: FormData::new(boundary), body, in_part: false }
+        FormStream {
+            form: FormData::new(boundary),
+            body,
+            in_part: false,
+        }
     }
 
     pub async fn next(&mut self) -> Result<FormEvent, FormError> {
@@ -68,13 +72,20 @@ where
                         }
                     }
                     Some(Err(e)) => return Err(FormError(format!("the body broke off ({e:?})"))),
-                    None if self.in_part => return Err(FormError("the body ended in the middle of a part".into())),
+                    None if self.in_part => {
+                        return Err(FormError("the body ended in the middle of a part".into()))
+                    }
                     None => self.form.write_eof(),
                 },
                 Read::NewPart { headers } => {
-                    let headers = headers.parse().map_err(|e| FormError(format!("bad part headers: {e:?}")))?;
+                    let headers = headers
+                        .parse()
+                        .map_err(|e| FormError(format!("bad part headers: {e:?}")))?;
                     self.in_part = true;
-                    return Ok(FormEvent::Field { name: headers.name, is_file: headers.filename.is_some() });
+                    return Ok(FormEvent::Field {
+                        name: headers.name,
+                        is_file: headers.filename.is_some(),
+                    });
                 }
                 Read::Part(bytes) => return Ok(FormEvent::Data(bytes)),
                 Read::PartEof => {
@@ -99,7 +110,9 @@ pub fn text_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
         let mut current: Option<(String, Vec<u8>)> = None;
         loop {
             match form.next().await {
-                Ok(FormEvent::Field { name, is_file }) => current = (!is_file).then(|| (name, Vec::new())),
+                Ok(FormEvent::Field { name, is_file }) => {
+                    current = (!is_file).then(|| (name, Vec::new()))
+                }
                 Ok(FormEvent::Data(bytes)) => {
                     if let Some((_, text)) = current.as_mut() {
                         text.extend_from_slice(&bytes);
@@ -125,8 +138,15 @@ mod tests {
         for (name, filename, data) in parts {
             body.extend_from_slice(b"--XyZ\r\n");
             match filename {
-                Some(f) => body.extend(format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\r\n").as_bytes()),
-                None => body.extend(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+                Some(f) => body.extend(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
             }
             body.extend_from_slice(data);
             body.extend_from_slice(b"\r\n");
@@ -137,8 +157,14 @@ mod tests {
 
     #[test]
     fn boundary_parameter() {
-        assert_eq!(boundary("multipart/form-data; boundary=XyZ"), Some("XyZ".into()));
-        assert_eq!(boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b\""), Some("a b".into()));
+        assert_eq!(
+            boundary("multipart/form-data; boundary=XyZ"),
+            Some("XyZ".into())
+        );
+        assert_eq!(
+            boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b\""),
+            Some("a b".into())
+        );
         assert_eq!(boundary("application/x-www-form-urlencoded"), None);
         assert_eq!(boundary("multipart/form-data"), None);
         assert_eq!(boundary("multipart/form-data; boundary="), None);
@@ -146,8 +172,18 @@ mod tests {
 
     #[test]
     fn text_fields_skip_files() {
-        let body = form(&[("token", None, b"t0k"), ("data", Some("../x.mp4"), b"\x00\x01binary"), ("title", None, "标题 🎬".as_bytes())]);
-        assert_eq!(text_fields(&body, "XyZ"), vec![("token".into(), "t0k".into()), ("title".into(), "标题 🎬".into())]);
+        let body = form(&[
+            ("token", None, b"t0k"),
+            ("data", Some("../x.mp4"), b"\x00\x01binary"),
+            ("title", None, "标题 🎬".as_bytes()),
+        ]);
+        assert_eq!(
+            text_fields(&body, "XyZ"),
+            vec![
+                ("token".into(), "t0k".into()),
+                ("title".into(), "标题 🎬".into())
+            ]
+        );
     }
 
     #[test]

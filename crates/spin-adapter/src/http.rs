@@ -35,11 +35,17 @@ impl Route {
         Route { path, method, run }
     }
 
-    pub fn get<P: Payload + 'static>(path: &'static str, service: fn(&Env<'_>, &Params) -> Result<P, ApiError>) -> Self {
+    pub fn get<P: Payload + 'static>(
+        path: &'static str,
+        service: fn(&Env<'_>, &Params) -> Result<P, ApiError>,
+    ) -> Self {
         Self::new(Method::Get, path, service)
     }
 
-    pub fn post<P: Payload + 'static>(path: &'static str, service: fn(&Env<'_>, &Params) -> Result<P, ApiError>) -> Self {
+    pub fn post<P: Payload + 'static>(
+        path: &'static str,
+        service: fn(&Env<'_>, &Params) -> Result<P, ApiError>,
+    ) -> Self {
         Self::new(Method::Post, path, service)
     }
 }
@@ -60,24 +66,38 @@ impl RequestHead {
             req.method().clone(),
             req.path(),
             req.query(),
-            req.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string())).collect(),
+            req.headers()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string()))
+                .collect(),
         )
     }
 
     pub fn from_incoming(req: &IncomingRequest) -> Self {
         let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
-        let (path, query) = path_with_query.split_once('?').unwrap_or((&path_with_query, ""));
+        let (path, query) = path_with_query
+            .split_once('?')
+            .unwrap_or((&path_with_query, ""));
         let headers = req
             .headers()
             .entries()
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect();
         Self::new(req.method(), path, query, headers)
     }
 
     fn new(method: Method, path: &str, query: &str, headers: Vec<(String, String)>) -> Self {
-        RequestHead { method, path: normalize_path(path).to_string(), query: query.to_string(), headers }
+        RequestHead {
+            method,
+            path: normalize_path(path).to_string(),
+            query: query.to_string(),
+            headers,
+        }
     }
 
     /// For work with no request (the Redis-triggered worker): no headers, so URLs come from
@@ -87,13 +107,19 @@ impl RequestHead {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The scheme and authority the client used (from `spin-full-url`, else Host), so URLs
     /// handed to a phone on the LAN point where it can reach.
     pub fn base(&self) -> String {
-        if let Some((scheme, rest)) = self.header("spin-full-url").and_then(|u| u.split_once("://")) {
+        if let Some((scheme, rest)) = self
+            .header("spin-full-url")
+            .and_then(|u| u.split_once("://"))
+        {
             let authority = rest.split('/').next().unwrap_or(rest);
             return format!("{scheme}://{authority}");
         }
@@ -108,7 +134,8 @@ impl RequestHead {
     /// token.
     pub fn params(&self, body: &[u8]) -> Params {
         let content_type = self.header("content-type");
-        let mut params = Params::from_request(&self.query, content_type, body).with_authorization(self.header("authorization"));
+        let mut params = Params::from_request(&self.query, content_type, body)
+            .with_authorization(self.header("authorization"));
         if let Some(boundary) = content_type.and_then(crate::form::boundary) {
             for (name, value) in crate::form::text_fields(body, &boundary) {
                 params.insert(name, value);
@@ -131,7 +158,12 @@ impl Ports {
         let settings = Settings::load(&head.base());
         let sql = SpinSql::open(&settings.database_url).map_err(ApiError::internal_because)?;
         let kv = SpinKv::lazy_default();
-        Ok(Ports { settings, sql, kv, client_addr: head.client_addr().to_string() })
+        Ok(Ports {
+            settings,
+            sql,
+            kv,
+            client_addr: head.client_addr().to_string(),
+        })
     }
 
     pub fn env(&self) -> Env<'_> {
@@ -170,7 +202,11 @@ pub fn handle(req: Request, routes: &[Route]) -> Response {
 /// Routes a request whose head and (small) body were read already.
 pub fn handle_head(head: &RequestHead, body: &[u8], routes: &[Route]) -> Response {
     let Some(route) = find(head, routes) else {
-        return if routes.iter().any(|r| r.path == head.path) { method_not_allowed() } else { not_found() };
+        return if routes.iter().any(|r| r.path == head.path) {
+            method_not_allowed()
+        } else {
+            not_found()
+        };
     };
     let params = head.params(body);
     let reply = match Ports::open(head) {
@@ -181,5 +217,7 @@ pub fn handle_head(head: &RequestHead, body: &[u8], routes: &[Route]) -> Respons
 }
 
 fn find<'a>(head: &RequestHead, routes: &'a [Route]) -> Option<&'a Route> {
-    routes.iter().find(|r| r.path == head.path && r.method == head.method)
+    routes
+        .iter()
+        .find(|r| r.path == head.path && r.method == head.method)
 }

@@ -47,22 +47,40 @@ impl ReadAt for Prefetched {
 }
 
 /// The cover, and how many bytes of the video it took to make it.
-async fn extract(blobs: &BlobStore, key: &str, meta: &ObjectMeta) -> (Result<Vec<u8>, MediaError>, u64) {
-    let mut source = Prefetched { size: meta.size, ranges: Vec::new(), missing: None };
+async fn extract(
+    blobs: &BlobStore,
+    key: &str,
+    meta: &ObjectMeta,
+) -> (Result<Vec<u8>, MediaError>, u64) {
+    let mut source = Prefetched {
+        size: meta.size,
+        ranges: Vec::new(),
+        missing: None,
+    };
     let fetched = |s: &Prefetched| s.ranges.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     for _ in 0..MAX_ROUNDS {
         match extract_cover(&mut source, DEFAULT_MAX_LONG_SIDE) {
             Ok(cover) => return (Ok(cover.jpeg), fetched(&source)),
             Err(e) => {
-                let Some((offset, len)) = source.missing.take() else { return (Err(e), fetched(&source)) };
-                match blobs.read_range(key, meta, offset, len.max(MIN_FETCH)).await {
+                let Some((offset, len)) = source.missing.take() else {
+                    return (Err(e), fetched(&source));
+                };
+                match blobs
+                    .read_range(key, meta, offset, len.max(MIN_FETCH))
+                    .await
+                {
                     Ok(bytes) => source.ranges.push((offset, bytes)),
                     Err(e) => return (Err(MediaError::Source(e.0)), fetched(&source)),
                 }
             }
         }
     }
-    (Err(MediaError::Source("the cover needed more reads than expected".into())), fetched(&source))
+    (
+        Err(MediaError::Source(
+            "the cover needed more reads than expected".into(),
+        )),
+        fetched(&source),
+    )
 }
 
 pub fn cover_key(video_id: i64) -> String {
@@ -89,7 +107,10 @@ async fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<
                 Ok(jpeg) => jpeg,
                 Err(e) if !e.is_permanent() => return Err(format!("reading the video: {e}")),
                 Err(e) => {
-                    eprintln!("video {}: no cover from the stream ({e}); using a generated one", job.video_id);
+                    eprintln!(
+                        "video {}: no cover from the stream ({e}); using a generated one",
+                        job.video_id
+                    );
                     generated_cover(job.video_id as u64, 360, 640)
                 }
             }
@@ -100,7 +121,12 @@ async fn make_cover(env: &Env<'_>, blobs: &BlobStore, job: &CoverJob) -> Result<
     store_cover(env, blobs, job.video_id, &jpeg).await
 }
 
-async fn store_cover(env: &Env<'_>, blobs: &BlobStore, video_id: i64, jpeg: &[u8]) -> Result<(), String> {
+async fn store_cover(
+    env: &Env<'_>,
+    blobs: &BlobStore,
+    video_id: i64,
+    jpeg: &[u8],
+) -> Result<(), String> {
     let key = cover_key(video_id);
     blobs.put(&key, jpeg, "image/jpeg").await.map_err(|e| e.0)?;
     publish::cover_ready(env, video_id, &key).map_err(|e| e.msg)?;
@@ -116,7 +142,8 @@ async fn run(env: &Env<'_>, blobs: &BlobStore, job: &Job) -> Result<(), String> 
 
 /// Claims job `job_id` and runs it; a job someone else holds, or that is done, is left alone.
 pub async fn run_job(env: &Env<'_>, blobs: &BlobStore, job_id: i64) -> Result<(), String> {
-    let claimed = jobs::claim(env.sql, job_id, env.now_ms, jobs::DEFAULT_LEASE_MS).map_err(|e| e.to_string())?;
+    let claimed = jobs::claim(env.sql, job_id, env.now_ms, jobs::DEFAULT_LEASE_MS)
+        .map_err(|e| e.to_string())?;
     match claimed {
         Some(job) => {
             let outcome = run(env, blobs, &job).await;
@@ -128,7 +155,8 @@ pub async fn run_job(env: &Env<'_>, blobs: &BlobStore, job_id: i64) -> Result<()
 
 /// Claims and runs up to `limit` due or stuck jobs.
 pub async fn sweep(env: &Env<'_>, blobs: &BlobStore, limit: usize) -> Result<usize, String> {
-    let due = jobs::claim_due(env.sql, env.now_ms, limit, jobs::DEFAULT_LEASE_MS).map_err(|e| e.to_string())?;
+    let due = jobs::claim_due(env.sql, env.now_ms, limit, jobs::DEFAULT_LEASE_MS)
+        .map_err(|e| e.to_string())?;
     let n = due.len();
     for job in due {
         let outcome = run(env, blobs, &job).await;
@@ -138,12 +166,23 @@ pub async fn sweep(env: &Env<'_>, blobs: &BlobStore, limit: usize) -> Result<usi
     Ok(n)
 }
 
-async fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(), String>) -> Result<(), String> {
+async fn finish(
+    env: &Env<'_>,
+    blobs: &BlobStore,
+    job: &Job,
+    outcome: Result<(), String>,
+) -> Result<(), String> {
     match outcome {
-        Ok(()) => jobs::complete(env.sql, job.id).map(drop).map_err(|e| e.to_string()),
+        Ok(()) => jobs::complete(env.sql, job.id)
+            .map(drop)
+            .map_err(|e| e.to_string()),
         Err(error) => {
-            eprintln!("job {} ({}) attempt {} failed: {error}", job.id, job.kind, job.attempt);
-            let failed = jobs::fail(env.sql, job.id, &error, env.now_ms).map_err(|e| e.to_string())?;
+            eprintln!(
+                "job {} ({}) attempt {} failed: {error}",
+                job.id, job.kind, job.attempt
+            );
+            let failed =
+                jobs::fail(env.sql, job.id, &error, env.now_ms).map_err(|e| e.to_string())?;
             // Out of attempts: a video must not stay invisible forever for want of a cover.
             if failed == Failed::Dead && job.kind == jobs::COVER {
                 if let Ok(cover) = job.payload_as::<CoverJob>() {
@@ -159,13 +198,21 @@ async fn finish(env: &Env<'_>, blobs: &BlobStore, job: &Job, outcome: Result<(),
 /// Where a new job goes: with no queue configured (`redis_address` empty) it runs here and now;
 /// otherwise its id is published for the worker. A failed publish falls back to running inline
 /// (the row is pending either way, so the job is never lost).
-pub async fn dispatch(env: &Env<'_>, blobs: &BlobStore, job_id: i64, redis_address: &str, channel: &str) {
+pub async fn dispatch(
+    env: &Env<'_>,
+    blobs: &BlobStore,
+    job_id: i64,
+    redis_address: &str,
+    channel: &str,
+) {
     if !redis_address.is_empty() {
         let published = spin_sdk::redis::Connection::open(redis_address)
             .and_then(|c| c.publish(channel, &job_id.to_string().into_bytes()));
         match published {
             Ok(()) => return,
-            Err(e) => eprintln!("job {job_id}: publishing to Redis failed ({e:?}); running it inline"),
+            Err(e) => {
+                eprintln!("job {job_id}: publishing to Redis failed ({e:?}); running it inline")
+            }
         }
     }
     if let Err(e) = run_job(env, blobs, job_id).await {

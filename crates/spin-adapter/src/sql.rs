@@ -2,7 +2,9 @@
 //! (the `database_url` variable), not a rebuild.
 
 use spin_sdk::{mysql, sqlite};
-use tikspin_core::ports::{classify_mysql_error, classify_sqlite_error, Dialect, Rows, Sql, SqlError, Value};
+use tikspin_core::ports::{
+    classify_mysql_error, classify_sqlite_error, Dialect, Rows, Sql, SqlError, Value,
+};
 
 /// One open handle for the whole request: transactions span `execute` calls on it.
 pub enum SpinSql {
@@ -14,7 +16,8 @@ impl SpinSql {
     /// `database_url` empty → Spin's `default` SQLite database; `mysql://…` → MySQL.
     pub fn open(database_url: &str) -> Result<Self, SqlError> {
         if database_url.is_empty() {
-            let conn = sqlite::Connection::open_default().map_err(|e| SqlError::Other(format!("sqlite open: {e:?}")))?;
+            let conn = sqlite::Connection::open_default()
+                .map_err(|e| SqlError::Other(format!("sqlite open: {e:?}")))?;
             // Not persistent in the file, so once per connection: with WAL (set by the
             // migration) it turns every commit's fsync into a checkpoint-time one.
             conn.execute("PRAGMA synchronous = NORMAL", &[])
@@ -25,7 +28,9 @@ impl SpinSql {
                 .map_err(|e| SqlError::Other(format!("mysql open: {}", mysql_message(&e))))?;
             Ok(Self::Mysql(conn))
         } else {
-            Err(SqlError::Other("database_url must be empty (SQLite) or a mysql:// URL".into()))
+            Err(SqlError::Other(
+                "database_url must be empty (SQLite) or a mysql:// URL".into(),
+            ))
         }
     }
 }
@@ -114,7 +119,8 @@ impl Sql for SpinSql {
             }
             Self::Mysql(c) => {
                 let params: Vec<_> = params.iter().map(to_mysql).collect();
-                c.execute(sql, &params).map_err(|e| classify_mysql_error(&mysql_message(&e)))
+                c.execute(sql, &params)
+                    .map_err(|e| classify_mysql_error(&mysql_message(&e)))
             }
         }
     }
@@ -126,15 +132,25 @@ impl Sql for SpinSql {
                 let r = c.execute(sql, &params).map_err(sqlite_error)?;
                 Ok(Rows {
                     columns: r.columns,
-                    rows: r.rows.into_iter().map(|row| row.values.into_iter().map(from_sqlite).collect()).collect(),
+                    rows: r
+                        .rows
+                        .into_iter()
+                        .map(|row| row.values.into_iter().map(from_sqlite).collect())
+                        .collect(),
                 })
             }
             Self::Mysql(c) => {
                 let params: Vec<_> = params.iter().map(to_mysql).collect();
-                let r = c.query(sql, &params).map_err(|e| classify_mysql_error(&mysql_message(&e)))?;
+                let r = c
+                    .query(sql, &params)
+                    .map_err(|e| classify_mysql_error(&mysql_message(&e)))?;
                 Ok(Rows {
                     columns: r.columns.into_iter().map(|c| c.name).collect(),
-                    rows: r.rows.into_iter().map(|row| row.into_iter().map(from_mysql).collect()).collect(),
+                    rows: r
+                        .rows
+                        .into_iter()
+                        .map(|row| row.into_iter().map(from_mysql).collect())
+                        .collect(),
                 })
             }
         }

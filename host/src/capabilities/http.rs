@@ -30,7 +30,8 @@ impl WasiHttpHooks for OutboundHooks {
         let uri = request.uri();
         let allowed = match (uri.scheme_str(), uri.host()) {
             (Some(scheme), Some(host)) => {
-                self.allowed.allows(scheme, host.trim_matches(['[', ']']), uri.port_u16())
+                self.allowed
+                    .allows(scheme, host.trim_matches(['[', ']']), uri.port_u16())
             }
             _ => false,
         };

@@ -11,8 +11,13 @@ use crate::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
 use crate::state::InstanceState;
 
 pub enum KvStore {
-    Sqlite { label: String, conn: Mutex<rusqlite::Connection> },
-    Redis { client: super::redis::SharedConnection },
+    Sqlite {
+        label: String,
+        conn: Mutex<rusqlite::Connection>,
+    },
+    Redis {
+        client: super::redis::SharedConnection,
+    },
 }
 
 /// An open store handle held by an instance.
@@ -23,8 +28,12 @@ impl KvStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = rusqlite::Connection::open(path)
-            .with_context(|| format!("cannot open key-value store {label:?} at {}", path.display()))?;
+        let conn = rusqlite::Connection::open(path).with_context(|| {
+            format!(
+                "cannot open key-value store {label:?} at {}",
+                path.display()
+            )
+        })?;
         // One connection serves every instance; WAL lets readers proceed beside the writer.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -33,11 +42,16 @@ impl KvStore {
             "CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))",
             [],
         )?;
-        Ok(Self::Sqlite { label: label.to_string(), conn: Mutex::new(conn) })
+        Ok(Self::Sqlite {
+            label: label.to_string(),
+            conn: Mutex::new(conn),
+        })
     }
 
     pub async fn redis(url: &str) -> Result<Self> {
-        Ok(Self::Redis { client: super::redis::SharedConnection::connect(url).await? })
+        Ok(Self::Redis {
+            client: super::redis::SharedConnection::connect(url).await?,
+        })
     }
 
     fn with_sqlite<R>(
@@ -58,9 +72,10 @@ impl KvStore {
                     .query_row((store, key), |r| r.get(0))
                     .optional()
             }),
-            Self::Redis { client } => {
-                client.query(redis::cmd("GET").arg(key)).await.map_err(redis_error)
-            }
+            Self::Redis { client } => client
+                .query(redis::cmd("GET").arg(key))
+                .await
+                .map_err(redis_error),
         }
     }
 
@@ -74,7 +89,10 @@ impl KvStore {
                 .execute((store, key, value))
                 .map(drop)
             }),
-            Self::Redis { client } => client.query::<()>(redis::cmd("SET").arg(key).arg(value)).await.map_err(redis_error),
+            Self::Redis { client } => client
+                .query::<()>(redis::cmd("SET").arg(key).arg(value))
+                .await
+                .map_err(redis_error),
         }
     }
 
@@ -85,17 +103,25 @@ impl KvStore {
                     .execute((store, key))
                     .map(drop)
             }),
-            Self::Redis { client } => client.query::<()>(redis::cmd("DEL").arg(key)).await.map_err(redis_error),
+            Self::Redis { client } => client
+                .query::<()>(redis::cmd("DEL").arg(key))
+                .await
+                .map_err(redis_error),
         }
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, Error> {
         match self {
-            Self::Sqlite { label, conn } => Self::with_sqlite(label, conn, |c, store| {
-                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
+            Self::Sqlite { label, conn } => {
+                Self::with_sqlite(label, conn, |c, store| {
+                    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
                     .query_row((store, key), |r| r.get(0))
-            }),
-            Self::Redis { client } => client.query(redis::cmd("EXISTS").arg(key)).await.map_err(redis_error),
+                })
+            }
+            Self::Redis { client } => client
+                .query(redis::cmd("EXISTS").arg(key))
+                .await
+                .map_err(redis_error),
         }
     }
 
@@ -106,7 +132,10 @@ impl KvStore {
                     .query_map([store], |r| r.get(0))?
                     .collect()
             }),
-            Self::Redis { client } => client.query(redis::cmd("KEYS").arg("*")).await.map_err(redis_error),
+            Self::Redis { client } => client
+                .query(redis::cmd("KEYS").arg("*"))
+                .await
+                .map_err(redis_error),
         }
     }
 }
@@ -118,7 +147,10 @@ fn redis_error(e: redis::RedisError) -> Error {
 impl Host for InstanceState {}
 
 impl HostStore for InstanceState {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         if !self.caps.key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
@@ -128,27 +160,47 @@ impl HostStore for InstanceState {
         Ok(Ok(self.table.push(OpenStore(store.clone()))?))
     }
 
-    async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        &mut self,
+        this: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let store = self.table.get(&this)?.0.clone();
         Ok(store.get(&key).await)
     }
 
-    async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        this: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&this)?.0.clone();
         Ok(store.set(&key, &value).await)
     }
 
-    async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(
+        &mut self,
+        this: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&this)?.0.clone();
         Ok(store.delete(&key).await)
     }
 
-    async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    async fn exists(
+        &mut self,
+        this: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         let store = self.table.get(&this)?.0.clone();
         Ok(store.exists(&key).await)
     }
 
-    async fn get_keys(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn get_keys(
+        &mut self,
+        this: Resource<OpenStore>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let store = self.table.get(&this)?.0.clone();
         Ok(store.keys().await)
     }

@@ -13,7 +13,9 @@ use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin2_0_0::mysql::{Host, HostConnection};
-use crate::bindings::fermyon::spin2_0_0::rdbms_types::{Column, DbDataType, DbValue, Error, ParameterValue, RowSet};
+use crate::bindings::fermyon::spin2_0_0::rdbms_types::{
+    Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
+};
 use crate::state::InstanceState;
 
 #[derive(Default)]
@@ -39,7 +41,10 @@ impl Host for InstanceState {}
 impl crate::bindings::fermyon::spin2_0_0::rdbms_types::Host for InstanceState {}
 
 impl HostConnection for InstanceState {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         if !self.caps.allowed_hosts.allows_url(&address) {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address is not permitted: add it to the component's allowed_outbound_hosts"
@@ -82,7 +87,11 @@ impl HostConnection for InstanceState {
     }
 }
 
-async fn run(conn: &mut mysql_async::Conn, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
+async fn run(
+    conn: &mut mysql_async::Conn,
+    statement: &str,
+    params: Vec<ParameterValue>,
+) -> Result<RowSet, Error> {
     let query_failed = |e: mysql_async::Error| Error::QueryFailed(e.to_string());
     // Statements without parameters go over the text protocol, which accepts every statement
     // (transaction control included); the rest are prepared.
@@ -90,11 +99,18 @@ async fn run(conn: &mut mysql_async::Conn, statement: &str, params: Vec<Paramete
         read(conn.query_iter(statement).await.map_err(query_failed)?).await
     } else {
         let params: Vec<mysql_async::Value> = params.into_iter().map(to_mysql).collect();
-        read(conn.exec_iter(statement, mysql_async::Params::Positional(params)).await.map_err(query_failed)?).await
+        read(
+            conn.exec_iter(statement, mysql_async::Params::Positional(params))
+                .await
+                .map_err(query_failed)?,
+        )
+        .await
     }
 }
 
-async fn read<P: mysql_async::prelude::Protocol>(mut result: mysql_async::QueryResult<'_, '_, P>) -> Result<RowSet, Error> {
+async fn read<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+) -> Result<RowSet, Error> {
     let query_failed = |e: mysql_async::Error| Error::QueryFailed(e.to_string());
     let columns: Vec<(String, ColumnType, bool, bool)> = result
         .columns_ref()
@@ -121,7 +137,10 @@ async fn read<P: mysql_async::prelude::Protocol>(mut result: mysql_async::QueryR
     Ok(RowSet {
         columns: columns
             .iter()
-            .map(|(name, ty, unsigned, binary)| Column { name: name.clone(), data_type: data_type(*ty, *unsigned, *binary) })
+            .map(|(name, ty, unsigned, binary)| Column {
+                name: name.clone(),
+                data_type: data_type(*ty, *unsigned, *binary),
+            })
             .collect(),
         rows: out_rows,
     })
@@ -149,12 +168,23 @@ fn to_mysql(p: ParameterValue) -> mysql_async::Value {
 
 fn is_integer(ty: ColumnType) -> bool {
     use ColumnType::*;
-    matches!(ty, MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_INT24 | MYSQL_TYPE_YEAR)
+    matches!(
+        ty,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_YEAR
+    )
 }
 
 fn is_float(ty: ColumnType) -> bool {
     use ColumnType::*;
-    matches!(ty, MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE | MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL)
+    matches!(
+        ty,
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE | MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL
+    )
 }
 
 fn data_type(ty: ColumnType, unsigned: bool, binary: bool) -> DbDataType {
@@ -167,9 +197,15 @@ fn data_type(ty: ColumnType, unsigned: bool, binary: bool) -> DbDataType {
     }
 }
 
-fn from_mysql(v: mysql_async::Value, ty: ColumnType, unsigned: bool, binary: bool) -> Result<DbValue, Error> {
+fn from_mysql(
+    v: mysql_async::Value,
+    ty: ColumnType,
+    unsigned: bool,
+    binary: bool,
+) -> Result<DbValue, Error> {
     use mysql_async::Value as V;
-    let conversion = |what: &str| Error::ValueConversionFailed(format!("cannot read {what} as {ty:?}"));
+    let conversion =
+        |what: &str| Error::ValueConversionFailed(format!("cannot read {what} as {ty:?}"));
     Ok(match v {
         V::NULL => DbValue::DbNull,
         V::Int(n) => DbValue::Int64(n),
@@ -190,7 +226,11 @@ fn from_mysql(v: mysql_async::Value, ty: ColumnType, unsigned: bool, binary: boo
             DbValue::Floating64(s.parse().map_err(|_| conversion(s))?)
         }
         V::Bytes(b) if binary => DbValue::Binary(b),
-        V::Bytes(b) => DbValue::Str(String::from_utf8(b).map_err(|_| conversion("non-UTF-8 text"))?),
-        other @ (V::Date(..) | V::Time(..)) => DbValue::Str(other.as_sql(true).trim_matches('\'').to_string()),
+        V::Bytes(b) => {
+            DbValue::Str(String::from_utf8(b).map_err(|_| conversion("non-UTF-8 text"))?)
+        }
+        other @ (V::Date(..) | V::Time(..)) => {
+            DbValue::Str(other.as_sql(true).trim_matches('\'').to_string())
+        }
     })
 }

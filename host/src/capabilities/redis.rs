@@ -8,7 +8,9 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
-use crate::bindings::fermyon::spin2_0_0::redis::{Error, Host, HostConnection, Payload, RedisParameter, RedisResult};
+use crate::bindings::fermyon::spin2_0_0::redis::{
+    Error, Host, HostConnection, Payload, RedisParameter, RedisResult,
+};
 use crate::state::InstanceState;
 
 /// A lazily reconnecting handle to one Redis address.
@@ -21,7 +23,10 @@ pub struct SharedConnection {
 impl SharedConnection {
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let this = Self { client, conn: Arc::new(Mutex::new(None)) };
+        let this = Self {
+            client,
+            conn: Arc::new(Mutex::new(None)),
+        };
         this.connection().await?;
         Ok(this)
     }
@@ -71,13 +76,20 @@ fn other(e: impl std::fmt::Display) -> Error {
 }
 
 fn type_error(e: redis::RedisError) -> Error {
-    if e.kind() == redis::ErrorKind::UnexpectedReturnType { Error::TypeError } else { other(e) }
+    if e.kind() == redis::ErrorKind::UnexpectedReturnType {
+        Error::TypeError
+    } else {
+        other(e)
+    }
 }
 
 impl Host for InstanceState {}
 
 impl HostConnection for InstanceState {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         if !self.caps.allowed_hosts.allows_url(&address) {
             return Ok(Err(Error::InvalidAddress));
         }
@@ -87,44 +99,97 @@ impl HostConnection for InstanceState {
         }
     }
 
-    async fn publish(&mut self, this: Resource<OpenConnection>, channel: String, payload: Payload) -> wasmtime::Result<Result<(), Error>> {
+    async fn publish(
+        &mut self,
+        this: Resource<OpenConnection>,
+        channel: String,
+        payload: Payload,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query::<i64>(redis::cmd("PUBLISH").arg(channel).arg(payload)).await.map(drop).map_err(other))
+        Ok(
+            c.query::<i64>(redis::cmd("PUBLISH").arg(channel).arg(payload))
+                .await
+                .map(drop)
+                .map_err(other),
+        )
     }
 
-    async fn get(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<Option<Payload>, Error>> {
+    async fn get(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Payload>, Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query(redis::cmd("GET").arg(key)).await.map_err(type_error))
+        Ok(c.query(redis::cmd("GET").arg(key))
+            .await
+            .map_err(type_error))
     }
 
-    async fn set(&mut self, this: Resource<OpenConnection>, key: String, value: Payload) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+        value: Payload,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query::<()>(redis::cmd("SET").arg(key).arg(value)).await.map_err(other))
+        Ok(c.query::<()>(redis::cmd("SET").arg(key).arg(value))
+            .await
+            .map_err(other))
     }
 
-    async fn incr(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
+    async fn incr(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<i64, Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query(redis::cmd("INCR").arg(key)).await.map_err(type_error))
+        Ok(c.query(redis::cmd("INCR").arg(key))
+            .await
+            .map_err(type_error))
     }
 
-    async fn del(&mut self, this: Resource<OpenConnection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn del(
+        &mut self,
+        this: Resource<OpenConnection>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         let c = self.table.get(&this)?.0.clone();
         Ok(c.query(redis::cmd("DEL").arg(keys)).await.map_err(other))
     }
 
-    async fn sadd(&mut self, this: Resource<OpenConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn sadd(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query(redis::cmd("SADD").arg(key).arg(values)).await.map_err(type_error))
+        Ok(c.query(redis::cmd("SADD").arg(key).arg(values))
+            .await
+            .map_err(type_error))
     }
 
-    async fn smembers(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn smembers(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query(redis::cmd("SMEMBERS").arg(key)).await.map_err(type_error))
+        Ok(c.query(redis::cmd("SMEMBERS").arg(key))
+            .await
+            .map_err(type_error))
     }
 
-    async fn srem(&mut self, this: Resource<OpenConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn srem(
+        &mut self,
+        this: Resource<OpenConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         let c = self.table.get(&this)?.0.clone();
-        Ok(c.query(redis::cmd("SREM").arg(key).arg(values)).await.map_err(type_error))
+        Ok(c.query(redis::cmd("SREM").arg(key).arg(values))
+            .await
+            .map_err(type_error))
     }
 
     async fn execute(
@@ -141,7 +206,10 @@ impl HostConnection for InstanceState {
                 RedisParameter::Binary(b) => cmd.arg(b),
             };
         }
-        Ok(c.query::<redis::Value>(&cmd).await.map(flatten).map_err(other))
+        Ok(c.query::<redis::Value>(&cmd)
+            .await
+            .map(flatten)
+            .map_err(other))
     }
 
     async fn drop(&mut self, this: Resource<OpenConnection>) -> wasmtime::Result<()> {
@@ -153,7 +221,9 @@ impl HostConnection for InstanceState {
 /// Spin returns a flat list: arrays are spread, scalars become one element.
 fn flatten(v: redis::Value) -> Vec<RedisResult> {
     match v {
-        redis::Value::Array(items) | redis::Value::Set(items) => items.into_iter().flat_map(flatten).collect(),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.into_iter().flat_map(flatten).collect()
+        }
         other => vec![scalar(other)],
     }
 }

@@ -22,7 +22,9 @@ use wasmtime::component::Resource;
 
 /// How long a statement waits for a locked database, as Spin's `busy_timeout`.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
-use crate::bindings::fermyon::spin2_0_0::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+use crate::bindings::fermyon::spin2_0_0::sqlite::{
+    Error, Host, HostConnection, QueryResult, RowResult, Value,
+};
 use crate::state::InstanceState;
 
 /// Idle connections of one database file.
@@ -36,7 +38,10 @@ const MAX_IDLE: usize = 64;
 
 impl SqlitePool {
     pub fn new(path: std::path::PathBuf) -> Self {
-        Self { path, idle: std::sync::Mutex::new(Vec::new()) }
+        Self {
+            path,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     fn take(&self) -> rusqlite::Result<rusqlite::Connection> {
@@ -78,7 +83,10 @@ impl Drop for OpenConnection {
 impl Host for InstanceState {}
 
 impl HostConnection for InstanceState {
-    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         if !self.caps.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
@@ -86,7 +94,10 @@ impl HostConnection for InstanceState {
             return Ok(Err(Error::NoSuchDatabase));
         };
         match pool.take() {
-            Ok(conn) => Ok(Ok(self.table.push(OpenConnection { conn: Some(conn), pool })?)),
+            Ok(conn) => Ok(Ok(self.table.push(OpenConnection {
+                conn: Some(conn),
+                pool,
+            })?)),
             Err(e) => Ok(Err(Error::Io(e.to_string()))),
         }
     }
@@ -100,7 +111,12 @@ impl HostConnection for InstanceState {
         let deadline = Instant::now() + LOCK_WAIT;
         let mut pause = Duration::from_micros(250);
         loop {
-            let conn = self.table.get(&this)?.conn.as_ref().expect("open until dropped");
+            let conn = self
+                .table
+                .get(&this)?
+                .conn
+                .as_ref()
+                .expect("open until dropped");
             match execute(conn, &statement, &parameters) {
                 Err(e) if is_locked(&e) && Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
@@ -128,7 +144,11 @@ fn is_locked(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn execute(conn: &rusqlite::Connection, statement: &str, params: &[Value]) -> rusqlite::Result<QueryResult> {
+fn execute(
+    conn: &rusqlite::Connection,
+    statement: &str,
+    params: &[Value],
+) -> rusqlite::Result<QueryResult> {
     let mut stmt = conn.prepare(statement)?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let params: Vec<SqlParam<'_>> = params.iter().map(SqlParam).collect();

@@ -9,18 +9,38 @@ fn query(req: &Request, name: &str) -> Option<String> {
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.replace("%2F", "/").replace("%3A", ":").replace("%40", "@"))
+        .map(|(_, v)| {
+            v.replace("%2F", "/")
+                .replace("%3A", ":")
+                .replace("%40", "@")
+        })
 }
 
 fn text(status: u16, body: impl Into<String>) -> Response {
-    Response::builder().status(status).header("content-type", "text/plain").body(body.into()).build()
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body.into())
+        .build()
 }
 
 #[http_component]
 async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    let path = req.header("spin-path-info").and_then(|h| h.as_str()).unwrap_or("").to_string();
-    let route = req.header("spin-component-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
-    let probe = if path.is_empty() { route.clone() } else { path.clone() };
+    let path = req
+        .header("spin-path-info")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
+    let route = req
+        .header("spin-component-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
+    let probe = if path.is_empty() {
+        route.clone()
+    } else {
+        path.clone()
+    };
     Ok(match probe.as_str() {
         "/headers" | "/exact" => {
             let mut lines: Vec<String> = req
@@ -38,7 +58,10 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             .build(),
         "/kv/set" => {
             let store = spin_sdk::key_value::Store::open_default()?;
-            store.set(&query(&req, "key").unwrap_or_default(), query(&req, "value").unwrap_or_default().as_bytes())?;
+            store.set(
+                &query(&req, "key").unwrap_or_default(),
+                query(&req, "value").unwrap_or_default().as_bytes(),
+            )?;
             text(200, "ok")
         }
         "/kv/get" => match spin_sdk::key_value::Store::open_default() {
@@ -52,7 +75,11 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             use spin_sdk::sqlite::{Connection, Value};
             let count = |c: &Connection| -> anyhow::Result<i64> {
                 let r = c.execute("SELECT COUNT(*) AS n FROM t", &[])?;
-                let n = r.rows().next().and_then(|row| row.get::<i64>("n")).unwrap_or(-1);
+                let n = r
+                    .rows()
+                    .next()
+                    .and_then(|row| row.get::<i64>("n"))
+                    .unwrap_or(-1);
                 Ok(n)
             };
             let conn = Connection::open_default()?;
@@ -68,7 +95,10 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             }
             drop(tx);
             let after = count(&conn)?;
-            text(200, format!("before={before} inside={inside} after={after}"))
+            text(
+                200,
+                format!("before={before} inside={inside} after={after}"),
+            )
         }
         "/var" => match spin_sdk::variables::get(&query(&req, "name").unwrap_or_default()) {
             Ok(v) => text(200, v),
@@ -103,9 +133,18 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             };
             conn.execute("CREATE TABLE IF NOT EXISTS probe (id BIGINT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64) NOT NULL, n BIGINT) CHARACTER SET utf8mb4", &[])?;
             conn.execute("START TRANSACTION", &[])?;
-            conn.execute("INSERT INTO probe (name, n) VALUES (?, ?)", &[ParameterValue::Str("数据 🎬".into()), ParameterValue::Int64(41)])?;
+            conn.execute(
+                "INSERT INTO probe (name, n) VALUES (?, ?)",
+                &[
+                    ParameterValue::Str("数据 🎬".into()),
+                    ParameterValue::Int64(41),
+                ],
+            )?;
             conn.execute("COMMIT", &[])?;
-            let rows = conn.query("SELECT name, n + 1 AS n FROM probe ORDER BY id DESC LIMIT 1", &[])?;
+            let rows = conn.query(
+                "SELECT name, n + 1 AS n FROM probe ORDER BY id DESC LIMIT 1",
+                &[],
+            )?;
             let row = &rows.rows[0];
             let name = String::decode(&row[0])?;
             let n = i64::decode(&row[1])?;

@@ -31,15 +31,29 @@ pub struct KvBlobs {
 
 impl KvBlobs {
     pub fn open() -> Result<Self, BlobError> {
-        Ok(Self { kv: Store::open_default().map_err(kv_err)? })
+        Ok(Self {
+            kv: Store::open_default().map_err(kv_err)?,
+        })
     }
 
     pub fn begin_upload(&self, key: &str) -> KvUpload<'_> {
-        KvUpload { store: self, key: key.to_string(), buf: Vec::with_capacity(CHUNK), written: 0, size: 0, hash: Sha256::new() }
+        KvUpload {
+            store: self,
+            key: key.to_string(),
+            buf: Vec::with_capacity(CHUNK),
+            written: 0,
+            size: 0,
+            hash: Sha256::new(),
+        }
     }
 
     /// Stores a small object in one go (covers).
-    pub fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<ObjectMeta, BlobError> {
+    pub fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> Result<ObjectMeta, BlobError> {
         let mut upload = self.begin_upload(key);
         upload.write(bytes)?;
         upload.finish(content_type)
@@ -47,13 +61,21 @@ impl KvBlobs {
 
     pub fn meta(&self, key: &str) -> Result<Option<ObjectMeta>, BlobError> {
         match self.kv.get(&meta_key(key)).map_err(kv_err)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| BlobError(format!("meta of {key}: {e}"))),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| BlobError(format!("meta of {key}: {e}"))),
             None => Ok(None),
         }
     }
 
     /// Bytes `[offset, offset + len)` of a committed object, clipped to its end.
-    pub fn read_range(&self, key: &str, meta: &ObjectMeta, offset: u64, len: u64) -> Result<Vec<u8>, BlobError> {
+    pub fn read_range(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BlobError> {
         let end = offset.saturating_add(len).min(meta.size);
         let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
         let chunk = meta.chunk as u64;
@@ -78,7 +100,10 @@ impl KvBlobs {
 
     /// One stored chunk, for streaming a response chunk by chunk.
     pub fn chunk(&self, key: &str, index: u64) -> Result<Vec<u8>, BlobError> {
-        self.kv.get(&chunk_key(key, index)).map_err(kv_err)?.ok_or_else(|| BlobError(format!("{key}: chunk {index} is missing")))
+        self.kv
+            .get(&chunk_key(key, index))
+            .map_err(kv_err)?
+            .ok_or_else(|| BlobError(format!("{key}: chunk {index} is missing")))
     }
 
     /// Removes an object: the meta first, so readers stop seeing it before its chunks go.
@@ -129,7 +154,10 @@ impl KvUpload<'_> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.store.kv.set(&chunk_key(&self.key, self.written), &self.buf).map_err(kv_err)?;
+        self.store
+            .kv
+            .set(&chunk_key(&self.key, self.written), &self.buf)
+            .map_err(kv_err)?;
         self.written += 1;
         self.buf.clear();
         Ok(())
@@ -147,7 +175,10 @@ impl KvUpload<'_> {
                 etag: digest[..16].iter().map(|b| format!("{b:02x}")).collect(),
             };
             let bytes = serde_json::to_vec(&meta).map_err(|e| BlobError(e.to_string()))?;
-            self.store.kv.set(&meta_key(&self.key), &bytes).map_err(kv_err)?;
+            self.store
+                .kv
+                .set(&meta_key(&self.key), &bytes)
+                .map_err(kv_err)?;
             Ok(meta)
         })();
         if result.is_err() {

@@ -73,7 +73,12 @@ impl BlobStore {
     }
 
     /// Stores a small object in one go (covers).
-    pub async fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<ObjectMeta, BlobError> {
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> Result<ObjectMeta, BlobError> {
         match self {
             Self::Kv(b) => b.put(key, bytes, content_type),
             Self::S3(b) => b.put(key, bytes, content_type).await,
@@ -88,7 +93,13 @@ impl BlobStore {
     }
 
     /// Bytes `[offset, offset + len)` of an object, clipped to its end.
-    pub async fn read_range(&self, key: &str, meta: &ObjectMeta, offset: u64, len: u64) -> Result<Vec<u8>, BlobError> {
+    pub async fn read_range(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BlobError> {
         match self {
             Self::Kv(b) => b.read_range(key, meta, offset, len),
             Self::S3(b) => b.read_range(key, offset, len).await,
@@ -154,7 +165,9 @@ pub struct Links<'a> {
 
 impl MediaLinks for Links<'_> {
     fn play_url(&self, video_id: i64, play_key: &str) -> String {
-        self.store.direct_url(play_key).unwrap_or_else(|| self.urls.play_url(video_id, play_key))
+        self.store
+            .direct_url(play_key)
+            .unwrap_or_else(|| self.urls.play_url(video_id, play_key))
     }
 
     fn cover_url(&self, video_id: i64) -> String {

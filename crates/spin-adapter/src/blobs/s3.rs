@@ -24,7 +24,10 @@ pub struct S3Blobs {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn signing_error(e: impl std::fmt::Display) -> BlobError {
@@ -42,14 +45,28 @@ impl S3Blobs {
         let config = S3Config {
             endpoint,
             bucket: var("s3_bucket"),
-            region: if region.is_empty() { "us-east-1".into() } else { region },
+            region: if region.is_empty() {
+                "us-east-1".into()
+            } else {
+                region
+            },
             credentials: Credentials::new(var("s3_access_key"), var("s3_secret_key")),
         };
-        let client = S3Client::new(config).map_err(|e| BlobError(format!("object store settings: {e}")))?;
-        let expiry = var("presign_expiry_secs").trim().parse::<u64>().unwrap_or(3600).clamp(60, 7 * 24 * 3600);
+        let client =
+            S3Client::new(config).map_err(|e| BlobError(format!("object store settings: {e}")))?;
+        let expiry = var("presign_expiry_secs")
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(3600)
+            .clamp(60, 7 * 24 * 3600);
         let public = var("media_public_base_url");
-        let public_base = (!public.trim().is_empty()).then(|| public.trim_end_matches('/').to_string());
-        Ok(Some(Self { client, expiry, public_base }))
+        let public_base =
+            (!public.trim().is_empty()).then(|| public.trim_end_matches('/').to_string());
+        Ok(Some(Self {
+            client,
+            expiry,
+            public_base,
+        }))
     }
 
     async fn send(&self, req: SignedRequest, body: Vec<u8>) -> Result<Response, BlobError> {
@@ -79,28 +96,61 @@ impl S3Blobs {
         if (200..300).contains(resp.status()) {
             Ok(resp)
         } else {
-            Err(BlobError(format!("object store refused: {}", S3Error::from_response(*resp.status(), resp.body()))))
+            Err(BlobError(format!(
+                "object store refused: {}",
+                S3Error::from_response(*resp.status(), resp.body())
+            )))
         }
     }
 
     pub fn begin_upload(&self, key: &str) -> S3Upload<'_> {
-        S3Upload { store: self, key: key.to_string(), buf: Vec::new(), upload_id: None, parts: Vec::new(), size: 0, hash: Sha256::new() }
+        S3Upload {
+            store: self,
+            key: key.to_string(),
+            buf: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+            size: 0,
+            hash: Sha256::new(),
+        }
     }
 
-    pub async fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<ObjectMeta, BlobError> {
-        let req = self.client.put_object(key, PayloadHash::of(bytes), Some(content_type), unix_now()).map_err(signing_error)?;
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> Result<ObjectMeta, BlobError> {
+        let req = self
+            .client
+            .put_object(key, PayloadHash::of(bytes), Some(content_type), unix_now())
+            .map_err(signing_error)?;
         let resp = self.expect_ok(req, bytes.to_vec()).await?;
-        let etag = tikspin_s3::etag(resp.headers().map(|(k, v)| (k, v.as_str().unwrap_or("")))).unwrap_or_default();
-        Ok(ObjectMeta { size: bytes.len() as u64, content_type: content_type.to_string(), chunk: 0, etag: etag.trim_matches('"').to_string() })
+        let etag = tikspin_s3::etag(resp.headers().map(|(k, v)| (k, v.as_str().unwrap_or(""))))
+            .unwrap_or_default();
+        Ok(ObjectMeta {
+            size: bytes.len() as u64,
+            content_type: content_type.to_string(),
+            chunk: 0,
+            etag: etag.trim_matches('"').to_string(),
+        })
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<ObjectMeta>, BlobError> {
-        let req = self.client.head_object(key, unix_now()).map_err(signing_error)?;
+        let req = self
+            .client
+            .head_object(key, unix_now())
+            .map_err(signing_error)?;
         let resp = self.send(req, Vec::new()).await?;
         match *resp.status() {
             404 => Ok(None),
             200 => {
-                let header = |name: &str| resp.header(name).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let header = |name: &str| {
+                    resp.header(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
                 Ok(Some(ObjectMeta {
                     size: header("content-length").parse().unwrap_or(0),
                     content_type: header("content-type"),
@@ -117,12 +167,18 @@ impl S3Blobs {
             return Ok(Vec::new());
         }
         let range = ByteRange::FromTo(offset, offset + len - 1);
-        let req = self.client.get_object(key, Some(range), unix_now()).map_err(signing_error)?;
+        let req = self
+            .client
+            .get_object(key, Some(range), unix_now())
+            .map_err(signing_error)?;
         Ok(self.expect_ok(req, Vec::new()).await?.into_body())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        let req = self.client.delete_object(key, unix_now()).map_err(signing_error)?;
+        let req = self
+            .client
+            .delete_object(key, unix_now())
+            .map_err(signing_error)?;
         self.expect_ok(req, Vec::new()).await.map(drop)
     }
 
@@ -198,9 +254,13 @@ impl S3Upload<'_> {
             Some(id) => id.clone(),
             None => {
                 // The type is fixed at creation; uploads are sniffed as MP4 (MOV plays as such).
-                let req = store.client.create_multipart_upload(&self.key, Some("video/mp4"), unix_now()).map_err(signing_error)?;
+                let req = store
+                    .client
+                    .create_multipart_upload(&self.key, Some("video/mp4"), unix_now())
+                    .map_err(signing_error)?;
                 let resp = store.expect_ok(req, Vec::new()).await?;
-                let id = tikspin_s3::parse_upload_id(resp.body()).map_err(|e| BlobError(format!("object store: {e}")))?;
+                let id = tikspin_s3::parse_upload_id(resp.body())
+                    .map_err(|e| BlobError(format!("object store: {e}")))?;
                 self.upload_id = Some(id.clone());
                 id
             }
@@ -208,7 +268,13 @@ impl S3Upload<'_> {
         let number = self.parts.len() as u32 + 1;
         let req = store
             .client
-            .upload_part(&self.key, &upload_id, number, PayloadHash::of(&part), unix_now())
+            .upload_part(
+                &self.key,
+                &upload_id,
+                number,
+                PayloadHash::of(&part),
+                unix_now(),
+            )
             .map_err(signing_error)?;
         let resp = store.expect_ok(req, part).await?;
         let etag = tikspin_s3::etag(resp.headers().map(|(k, v)| (k, v.as_str().unwrap_or(""))))
@@ -239,13 +305,23 @@ impl S3Upload<'_> {
         let xml = tikspin_s3::complete_multipart_upload_body(&self.parts).map_err(signing_error)?;
         let req = store
             .client
-            .complete_multipart_upload(&self.key, &upload_id, PayloadHash::of(xml.as_bytes()), unix_now())
+            .complete_multipart_upload(
+                &self.key,
+                &upload_id,
+                PayloadHash::of(xml.as_bytes()),
+                unix_now(),
+            )
             .map_err(signing_error)?;
         let resp = store.send(req, xml.into_bytes()).await?;
         let etag = tikspin_s3::complete_multipart_upload_result(*resp.status(), resp.body())
             .map_err(|e| BlobError(format!("object store refused to complete the upload: {e}")))?;
         self.upload_id = None; // completed: nothing left to abort
-        Ok(ObjectMeta { size: self.size, content_type: "video/mp4".into(), chunk: 0, etag: etag.trim_matches('"').to_string() })
+        Ok(ObjectMeta {
+            size: self.size,
+            content_type: "video/mp4".into(),
+            chunk: 0,
+            etag: etag.trim_matches('"').to_string(),
+        })
     }
 
     pub async fn abort(mut self) {
@@ -254,7 +330,11 @@ impl S3Upload<'_> {
 
     async fn discard(&mut self) {
         if let Some(upload_id) = self.upload_id.take() {
-            if let Ok(req) = self.store.client.abort_multipart_upload(&self.key, &upload_id, unix_now()) {
+            if let Ok(req) =
+                self.store
+                    .client
+                    .abort_multipart_upload(&self.key, &upload_id, unix_now())
+            {
                 if let Err(e) = self.store.expect_ok(req, Vec::new()).await {
                     eprintln!("aborting the upload of {} failed: {e}", self.key);
                 }
