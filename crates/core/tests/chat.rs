@@ -604,7 +604,11 @@ fn statements_per_request() {
     assert_eq!(counting.calls(), 1);
     counting.reset();
     send(&env, &tb, a, "x").unwrap();
-    assert_eq!(counting.calls(), 5, "BEGIN, users, latest, INSERT, COMMIT");
+    assert_eq!(
+        counting.calls(),
+        6,
+        "PRAGMA synchronous (SQLite writes only), BEGIN, users, latest, INSERT, COMMIT"
+    );
     for _ in 0..20 {
         send(&w.env(), &tb, a, "more").unwrap();
     }

@@ -16,12 +16,10 @@ impl SpinSql {
     /// `database_url` empty → Spin's `default` SQLite database; `mysql://…` → MySQL.
     pub fn open(database_url: &str) -> Result<Self, SqlError> {
         if database_url.is_empty() {
+            // `PRAGMA synchronous = NORMAL` is set by the core's write transactions
+            // (`db::transaction`), so read-only requests skip that statement.
             let conn = sqlite::Connection::open_default()
                 .map_err(|e| SqlError::Other(format!("sqlite open: {e:?}")))?;
-            // Not persistent in the file, so once per connection: with WAL (set by the
-            // migration) it turns every commit's fsync into a checkpoint-time one.
-            conn.execute("PRAGMA synchronous = NORMAL", &[])
-                .map_err(|e| SqlError::Other(format!("sqlite pragma: {e:?}")))?;
             Ok(Self::Sqlite(conn))
         } else if database_url.starts_with("mysql://") {
             let conn = mysql::Connection::open(database_url)
