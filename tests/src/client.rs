@@ -46,24 +46,7 @@ impl Client {
     }
 
     fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        let mut r = r.unwrap_or_else(|e| panic!("request failed: {e}"));
-        let status = r.status().as_u16();
-        let headers = r
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = r
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        into_reply(r.unwrap_or_else(|e| panic!("request failed: {e}")))
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -87,7 +70,38 @@ impl Client {
         )
     }
 
+    /// POST with extra headers (e.g. a bearer token, a hand-set Content-Length).
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::reply(req.send(body))
+    }
+
     pub fn post_empty(&self, path: &str) -> Reply {
         Self::reply(self.agent.post(format!("{}{path}", self.base)).send_empty())
+    }
+}
+
+/// A response as a [`Reply`], for suites that need an agent configured differently from
+/// [`Client`]'s (e.g. one that must not follow redirects).
+pub fn into_reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
     }
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tikspin_core::api::STORAGE_FAILED;
 use tikspin_e2e::api::{enc, envelope, expect_ok, publish_form, register, User as U};
-use tikspin_e2e::client::{Client, Reply};
+use tikspin_e2e::client::{into_reply, Client, Reply};
 use tikspin_e2e::fixtures::{
     decode_jpeg, fixture_bytes, Fixture, BEAR, LANDSCAPE, LARGE, MOV, PORTRAIT,
 };
@@ -319,24 +319,7 @@ fn fetch(url: &str, headers: &[(&str, &str)]) -> Reply {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = r.status().as_u16();
-    let headers = r
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    into_reply(req.call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
 }
 
 fn now_secs() -> u64 {

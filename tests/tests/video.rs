@@ -666,8 +666,7 @@ fn publish_accepts_any_part_order_and_token_placement() {
         ],
     );
     // (And the path without its trailing slash.)
-    let r = post_with(
-        c,
+    let r = c.post_with(
         PUBLISH.trim_end_matches('/'),
         &[
             ("content-type", &ct),
@@ -735,38 +734,6 @@ fn publish_title_of_100_characters_round_trips() {
         1,
         "the refused publish must not be listed"
     );
-}
-
-fn post_with(c: &Client, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .new_agent();
-    let mut req = agent.post(format!("{}{path}", c.base));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut r = req
-        .send(body)
-        .unwrap_or_else(|e| panic!("POST {path} failed: {e}"));
-    let status = r.status().as_u16();
-    let headers = r
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
 }
 
 // ---- viewer-relative flags ------------------------------------------------------------------
