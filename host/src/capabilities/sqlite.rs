@@ -36,6 +36,10 @@ pub struct SqlitePool {
 /// Idle connections kept per database; more are closed when their handles drop.
 const MAX_IDLE: usize = 64;
 
+/// Prepared statements kept per connection. An app sends the same few dozen statement texts
+/// over and over; parsing and planning them again cost as much as running the short ones.
+const STATEMENT_CACHE: usize = 128;
+
 impl SqlitePool {
     pub fn new(path: std::path::PathBuf) -> Self {
         Self {
@@ -51,6 +55,7 @@ impl SqlitePool {
         let conn = rusqlite::Connection::open(&self.path)?;
         // Lock waits are ours (asynchronous, below), not SQLite's sleeping busy handler.
         conn.busy_timeout(Duration::ZERO)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 
@@ -149,14 +154,14 @@ fn execute(
     statement: &str,
     params: &[Value],
 ) -> rusqlite::Result<QueryResult> {
-    let mut stmt = conn.prepare(statement)?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let mut stmt = conn.prepare_cached(statement)?;
     let params: Vec<SqlParam<'_>> = params.iter().map(SqlParam).collect();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let mut values = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
+        let width = row.as_ref().column_count();
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
             values.push(match row.get_ref(i)? {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(n) => Value::Integer(n),
@@ -167,6 +172,10 @@ fn execute(
         }
         out.push(RowResult { values });
     }
+    drop(rows);
+    // Read after stepping: a cached statement is re-prepared by its first step when the schema
+    // changed since it was cached, and only then has today's columns (`SELECT *`).
+    let columns = stmt.column_names().into_iter().map(String::from).collect();
     Ok(QueryResult { columns, rows: out })
 }
 
@@ -181,5 +190,50 @@ impl rusqlite::ToSql for SqlParam<'_> {
             Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(conn: &rusqlite::Connection, statement: &str) -> QueryResult {
+        execute(conn, statement, &[]).unwrap()
+    }
+
+    /// Statements are cached per connection; a schema change made since (here by another
+    /// connection, as a migration in another instance would) must not serve stale columns.
+    #[test]
+    fn cached_statements_follow_schema_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let pool = SqlitePool::new(path.clone());
+        let conn = pool.take().unwrap();
+        run(&conn, "CREATE TABLE t (a INTEGER)");
+        run(&conn, "INSERT INTO t VALUES (1)");
+        assert_eq!(run(&conn, "SELECT * FROM t").columns, vec!["a"]);
+
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch("ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'x'")
+            .unwrap();
+
+        let result = run(&conn, "SELECT * FROM t");
+        assert_eq!(result.columns, vec!["a", "b"]);
+        assert_eq!(result.rows[0].values.len(), 2);
+        assert!(matches!(&result.rows[0].values[1], Value::Text(t) if t == "x"));
+
+        // No rows: the columns still come from the re-prepared statement.
+        assert_eq!(
+            run(&conn, "SELECT * FROM t WHERE a < 0").columns,
+            vec!["a", "b"]
+        );
+        other
+            .execute_batch("ALTER TABLE t ADD COLUMN c INTEGER")
+            .unwrap();
+        assert_eq!(
+            run(&conn, "SELECT * FROM t WHERE a < 0").columns,
+            vec!["a", "b", "c"]
+        );
     }
 }
