@@ -121,16 +121,10 @@ pub struct FriendRow {
 ///
 /// Parameters: the viewer 8 times, then the owner.
 pub fn friends_statement(limit: usize) -> String {
-    let latest = |column: &str| {
-        format!(
-            "(SELECT x.{column} FROM messages x \
-               WHERE x.user_lo = CASE WHEN p.friend < ? THEN p.friend ELSE ? END \
-                 AND x.user_hi = CASE WHEN p.friend < ? THEN ? ELSE p.friend END \
-               ORDER BY x.create_time DESC LIMIT 1)"
-        )
-    };
+    // The latest message's id comes from the conversation index alone (the id is the rowid /
+    // primary key, so the index covers it); one lookup by id then brings both columns.
     format!(
-        "SELECT p.friend, {from}, {content}, {profile} \
+        "SELECT p.friend, m.from_user_id, m.content, {profile} \
          FROM (SELECT a.followee_id AS friend, \
                       CASE WHEN b.created_at > a.created_at THEN b.created_at ELSE a.created_at END AS t, \
                       CASE WHEN b.id > a.id THEN b.id ELSE a.id END AS tie \
@@ -139,9 +133,12 @@ pub fn friends_statement(limit: usize) -> String {
                 WHERE a.follower_id = ? \
                 ORDER BY t DESC, tie DESC LIMIT {limit}) p \
          JOIN users u ON u.id = p.friend \
+         LEFT JOIN messages m ON m.id = \
+              (SELECT x.id FROM messages x \
+                WHERE x.user_lo = CASE WHEN p.friend < ? THEN p.friend ELSE ? END \
+                  AND x.user_hi = CASE WHEN p.friend < ? THEN ? ELSE p.friend END \
+                ORDER BY x.create_time DESC LIMIT 1) \
          ORDER BY p.t DESC, p.tie DESC",
-        from = latest("from_user_id"),
-        content = latest("content"),
         profile = crate::users::profile_columns("u"),
     )
 }
@@ -155,8 +152,8 @@ pub fn friends_with_previews(
     limit: usize,
     urls: &crate::urls::Urls,
 ) -> Result<Vec<FriendRow>, SqlError> {
-    let mut params = vec![Value::Int(viewer); 8];
-    params.push(Value::Int(owner));
+    let mut params = vec![Value::Int(owner)];
+    params.extend(std::iter::repeat_n(Value::Int(viewer), 4));
     sql.query(&friends_statement(limit), &params)?
         .iter()
         .map(|row| {
