@@ -108,37 +108,34 @@ pub struct FriendRow {
 
 /// The statement behind [`friends_with_previews`], public for the query-plan tests.
 ///
-/// `p` is the owner's friends (a follow each way, found on `follows_follower_time` then
-/// `follows_pair`), newest friendship first (the later of the two follows), cut at `limit`. For
-/// each of those at most `limit` rows, two scalar subqueries read the latest message of the
-/// (viewer, friend) conversation: an equality on (user_lo, user_hi) and `ORDER BY create_time
-/// DESC LIMIT 1` on `messages_conversation_time` is one index seek, however long the history.
-/// Both see the statement's one snapshot, so they describe the same message. Portable: plain
-/// CASE instead of MIN/MAX/GREATEST, no window functions, no VALUES lists.
+/// The owner's friends are a follow each way (`follows_pair` both times), newest friendship
+/// first (the later of the two follows), cut at `limit`; each row joins the friend's profile
+/// (`users`, so the list needs no `IN` lookup afterwards) and the latest message of the
+/// (viewer, friend) conversation: its id from `messages_conversation_time` alone (equality on
+/// (user_lo, user_hi), `ORDER BY create_time DESC LIMIT 1`: one seek of a covering index,
+/// however long the history), then one lookup by id for sender and content.
 ///
-/// The friends' profiles come in the same statement (`JOIN users`), so the list needs no
-/// 100-id `IN` lookup afterwards.
+/// One flat join, no derived table: SQLite would materialise one into a temporary b-tree and
+/// sort it twice. The preview is therefore looked up for every friend before the cut, which
+/// stays one index seek per friend. Portable: plain CASE instead of MIN/MAX/GREATEST, no window
+/// functions.
 ///
-/// Parameters: the viewer 8 times, then the owner.
+/// Parameters: the viewer 4 times, then the owner.
 pub fn friends_statement(limit: usize) -> String {
-    // The latest message's id comes from the conversation index alone (the id is the rowid /
-    // primary key, so the index covers it); one lookup by id then brings both columns.
     format!(
-        "SELECT p.friend, m.from_user_id, m.content, {profile} \
-         FROM (SELECT a.followee_id AS friend, \
-                      CASE WHEN b.created_at > a.created_at THEN b.created_at ELSE a.created_at END AS t, \
-                      CASE WHEN b.id > a.id THEN b.id ELSE a.id END AS tie \
-                 FROM follows a \
-                 JOIN follows b ON b.follower_id = a.followee_id AND b.followee_id = a.follower_id \
-                WHERE a.follower_id = ? \
-                ORDER BY t DESC, tie DESC LIMIT {limit}) p \
-         JOIN users u ON u.id = p.friend \
-         LEFT JOIN messages m ON m.id = \
-              (SELECT x.id FROM messages x \
-                WHERE x.user_lo = CASE WHEN p.friend < ? THEN p.friend ELSE ? END \
-                  AND x.user_hi = CASE WHEN p.friend < ? THEN ? ELSE p.friend END \
-                ORDER BY x.create_time DESC LIMIT 1) \
-         ORDER BY p.t DESC, p.tie DESC",
+        "SELECT m.from_user_id, m.content, {profile} \
+           FROM follows a \
+           JOIN follows b ON b.follower_id = a.followee_id AND b.followee_id = a.follower_id \
+           JOIN users u ON u.id = a.followee_id \
+           LEFT JOIN messages m ON m.id = \
+                (SELECT x.id FROM messages x \
+                  WHERE x.user_lo = CASE WHEN a.followee_id < ? THEN a.followee_id ELSE ? END \
+                    AND x.user_hi = CASE WHEN a.followee_id < ? THEN ? ELSE a.followee_id END \
+                  ORDER BY x.create_time DESC LIMIT 1) \
+          WHERE a.follower_id = ? \
+          ORDER BY CASE WHEN b.created_at > a.created_at THEN b.created_at ELSE a.created_at END DESC, \
+                   CASE WHEN b.id > a.id THEN b.id ELSE a.id END DESC \
+          LIMIT {limit}",
         profile = crate::users::profile_columns("u"),
     )
 }
@@ -152,16 +149,17 @@ pub fn friends_with_previews(
     limit: usize,
     urls: &crate::urls::Urls,
 ) -> Result<Vec<FriendRow>, SqlError> {
-    let mut params = vec![Value::Int(owner)];
-    params.extend(std::iter::repeat_n(Value::Int(viewer), 4));
+    let mut params = vec![Value::Int(viewer); 4];
+    params.push(Value::Int(owner));
     sql.query(&friends_statement(limit), &params)?
         .iter()
         .map(|row| {
+            let user = crate::users::user_from_row(&row, 2, false, urls)?;
             Ok(FriendRow {
-                friend_id: row.i64(0)?,
-                user: crate::users::user_from_row(&row, 3, false, urls)?,
-                last_from: row.opt_i64(1)?,
-                last_content: row.opt_text(2)?.map(str::to_owned),
+                friend_id: user.id,
+                user,
+                last_from: row.opt_i64(0)?,
+                last_content: row.opt_text(1)?.map(str::to_owned),
             })
         })
         .collect()
