@@ -90,26 +90,36 @@ pub enum ChatRead {
 
 /// The statement behind [`read_chat`], public for the query-plan tests.
 ///
-/// The messages are a derived table LEFT JOINed to the peer's `users` row, so one statement
-/// answers both "does the peer exist" (no row at all) and "what is new" (one all-NULL row when
-/// nothing is). The derived table is an index range on `messages_conversation_time`: for a poll,
-/// only the rows newer than the cursor, so the usual empty poll reads no message row.
+/// The messages are LEFT JOINed to the peer's `users` row, so one statement answers both "does
+/// the peer exist" (no row at all) and "what is new" (one all-NULL row when nothing is). Both
+/// read an index range on `messages_conversation_time`:
+/// - a poll joins `messages` directly: the range after the cursor, already in ascending order,
+///   so the usual empty poll reads no message row and needs no temporary table;
+/// - the history takes the newest `limit` in a derived table (descending), then re-sorts them
+///   oldest first.
 ///
 /// Parameters: user_lo, user_hi, then (for a poll) the cursor and the peer, then the peer.
 pub fn chat_statement(read: ChatRead, limit: usize) -> String {
-    let (filter, order) = match read {
-        ChatRead::History => ("", "DESC"),
-        ChatRead::FromPeerAfter(_) => ("AND create_time > ? AND from_user_id = ? ", "ASC"),
-    };
-    format!(
-        "SELECT m.id, m.from_user_id, m.to_user_id, m.content, m.create_time \
-         FROM users u \
-         LEFT JOIN (SELECT id, from_user_id, to_user_id, content, create_time FROM messages \
-                     WHERE user_lo = ? AND user_hi = ? {filter}\
-                     ORDER BY create_time {order} LIMIT {limit}) m ON 1 = 1 \
-         WHERE u.id = ? \
-         ORDER BY m.create_time ASC"
-    )
+    const COLUMNS: &str = "m.id, m.from_user_id, m.to_user_id, m.content, m.create_time";
+    match read {
+        ChatRead::FromPeerAfter(_) => format!(
+            "SELECT {COLUMNS} \
+             FROM users u \
+             LEFT JOIN messages m ON m.user_lo = ? AND m.user_hi = ? \
+                                 AND m.create_time > ? AND m.from_user_id = ? \
+             WHERE u.id = ? \
+             ORDER BY m.create_time ASC LIMIT {limit}"
+        ),
+        ChatRead::History => format!(
+            "SELECT {COLUMNS} \
+             FROM users u \
+             LEFT JOIN (SELECT id, from_user_id, to_user_id, content, create_time FROM messages \
+                         WHERE user_lo = ? AND user_hi = ? \
+                         ORDER BY create_time DESC LIMIT {limit}) m ON 1 = 1 \
+             WHERE u.id = ? \
+             ORDER BY m.create_time ASC"
+        ),
+    }
 }
 
 /// The viewer's view of the conversation with `peer`, oldest first; `None` if `peer` is not a
