@@ -10,7 +10,7 @@ use support::*;
 use tikspin_core::api::{self, Reply};
 use tikspin_core::comments::{self, CommentAction};
 use tikspin_core::migrate::migrate;
-use tikspin_core::testing::{CountingSql, MemKv};
+use tikspin_core::testing::CountingSql;
 use tikspin_core::{ApiError, Env, Sql};
 
 const SEC: i64 = 1_000;
@@ -317,13 +317,9 @@ fn favorite_list_statements_do_not_grow_with_the_list() {
             like(&w, &tf, v, 1).unwrap();
         }
         let counting = CountingSql::new(&w.sql);
-        let kv = MemKv::new();
         let env = Env {
             sql: &counting,
-            kv: &kv,
-            config: &w.config,
-            now_ms: NOW,
-            client_addr: "",
+            ..w.env()
         };
         let fs = fan.to_string();
         let mut row = Vec::new();
@@ -689,13 +685,9 @@ fn comment_list_errors_and_statements() {
             )
             .unwrap();
         let counting = CountingSql::new(&w.sql);
-        let kv = MemKv::new();
         let env = Env {
             sql: &counting,
-            kv: &kv,
-            config: &w.config,
-            now_ms: NOW,
-            client_addr: "",
+            ..w.env()
         };
         let vs = v.to_string();
         let mut row = Vec::new();
