@@ -475,6 +475,50 @@ fn multipart_body_parameters() {
     assert_eq!(session(&v, "login with a multipart body").0, id);
 }
 
+#[test]
+fn chunked_form_body_and_reply_length() {
+    // A body without Content-Length (chunked, as a streaming client sends it) is read whole,
+    // and replies declare their length instead of being chunked.
+    let host = shared_host();
+    let c = &host.client;
+    let name = fresh("erin");
+    let form = format!("username={name}&password=erin-pass");
+    let (first, second) = form.split_at(form.len() / 2);
+    let chunked = format!(
+        "{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+        first.len(),
+        second.len()
+    );
+    let request = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked}"
+        )
+    };
+    let reply = raw_request(c, &request(REGISTER));
+    let length = reply
+        .header("content-length")
+        .map(|n| n.parse::<usize>().expect("a numeric content-length"));
+    assert_eq!(length, Some(reply.body.len()), "register reply length");
+    let (id, _) = session(&envelope(&reply, 200), "register with a chunked body");
+    let v = envelope(&raw_request(c, &request(LOGIN)), 200);
+    assert_eq!(session(&v, "login with a chunked body").0, id);
+}
+
+/// One raw HTTP/1.1 exchange with the host (for framing the client library would not send).
+fn raw_request(c: &Client, request: &str) -> Reply {
+    let authority = c.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect to the host");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse_http_response(&raw)
+}
+
 // ---- register: bad input ------------------------------------------------------------------
 
 #[test]

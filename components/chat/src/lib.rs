@@ -1,14 +1,15 @@
 //! Route group `chat`: `/douyin/message/action/`, `/douyin/message/chat/`.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::chat;
-use tikspin_spin::http::{handle, Route};
+use tikspin_spin::http::{serve, Route};
 
 #[http_component]
-fn chat(req: Request) -> Response {
-    handle(
+fn chat(req: IncomingRequest, out: ResponseOutparam) {
+    serve(
         req,
+        out,
         &[
             Route::post("/douyin/message/action", chat::message_action),
             Route::get("/douyin/message/chat", chat::message_chat),

@@ -1,16 +1,17 @@
 //! Route group `interaction`: `/douyin/favorite/action/`, `/douyin/favorite/list/`,
 //! `/douyin/comment/action/`, `/douyin/comment/list/`.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::{comments, favorites, ApiError, Env, Params};
 use tikspin_spin::blobs::{BlobStore, Links};
-use tikspin_spin::http::{handle, Route};
+use tikspin_spin::http::{serve, Route};
 
 #[http_component]
-fn interaction(req: Request) -> Response {
-    handle(
+fn interaction(req: IncomingRequest, out: ResponseOutparam) {
+    serve(
         req,
+        out,
         &[
             Route::post("/douyin/favorite/action", favorites::favorite_action),
             Route::get("/douyin/favorite/list", favorite_list),

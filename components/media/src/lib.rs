@@ -18,7 +18,7 @@ use tikspin_core::migrate::with_schema;
 use tikspin_core::{videos, Reply};
 use tikspin_spin::blobs::kv::KvBlobs;
 use tikspin_spin::blobs::{BlobStore, ObjectMeta};
-use tikspin_spin::http::{Ports, RequestHead};
+use tikspin_spin::http::{json, send, send_json, Ports, RequestHead};
 
 use range::ByteRange;
 
@@ -26,15 +26,16 @@ use range::ByteRange;
 async fn media(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::from_incoming(&req);
     let Some(rest) = head.path.strip_prefix("/media/") else {
-        return send_json(out, 404, Reply::error::<Empty>(ApiError::no_such_route())).await;
+        return send_json(
+            out,
+            json(404, Reply::error::<Empty>(ApiError::no_such_route())),
+        );
     };
     if head.method != Method::Get && head.method != Method::Head {
         return send_json(
             out,
-            405,
-            Reply::error::<Empty>(ApiError::method_not_allowed()),
-        )
-        .await;
+            json(405, Reply::error::<Empty>(ApiError::method_not_allowed())),
+        );
     }
     let is_head = head.method == Method::Head;
     let served = match rest.split_once('/') {
@@ -58,10 +59,11 @@ async fn media(req: IncomingRequest, out: ResponseOutparam) {
     if let Err(out) = served {
         send_json(
             out,
-            404,
-            Reply::error::<Empty>(ApiError::not_found("no such media")),
-        )
-        .await;
+            json(
+                404,
+                Reply::error::<Empty>(ApiError::not_found("no such media")),
+            ),
+        );
     }
 }
 
@@ -75,23 +77,9 @@ fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
     resp
 }
 
-async fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String)], body: Vec<u8>) {
-    let resp = response(status, headers);
-    let mut sink = resp.take_body();
-    out.set(resp);
-    if !body.is_empty() {
-        let _ = sink.send(body).await;
-    }
-}
-
-async fn send_json(out: ResponseOutparam, status: u16, reply: Reply) {
-    send_bytes(
-        out,
-        status,
-        &[("content-type", Reply::CONTENT_TYPE.to_string())],
-        reply.into_body(),
-    )
-    .await
+fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    send(out, status, &headers, body);
 }
 
 /// `<id>.png` → an image generated for that user.
@@ -114,7 +102,7 @@ async fn generated(
         ("content-length", png.len().to_string()),
         ("cache-control", "public, max-age=86400".to_string()),
     ];
-    send_bytes(out, 200, &headers, if is_head { Vec::new() } else { png }).await;
+    send_bytes(out, 200, &headers, if is_head { &[] } else { &png });
     Ok(())
 }
 
@@ -148,13 +136,7 @@ async fn cover(
                     ("content-length", jpeg.len().to_string()),
                     ("cache-control", "no-cache".to_string()),
                 ];
-                send_bytes(
-                    out,
-                    200,
-                    &headers,
-                    if is_head { Vec::new() } else { jpeg.to_vec() },
-                )
-                .await;
+                send_bytes(out, 200, &headers, if is_head { &[] } else { jpeg });
                 Ok(())
             }
         },
@@ -181,7 +163,7 @@ async fn object(
                 ("location", url),
                 ("cache-control", "private, max-age=60".to_string()),
             ];
-            send_bytes(out, 302, &headers, Vec::new()).await;
+            send_bytes(out, 302, &headers, &[]);
             return Ok(());
         }
         Err(e) => {
@@ -207,7 +189,7 @@ async fn object(
         .header("if-none-match")
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        send_bytes(out, 304, &common(&[]), Vec::new()).await;
+        send_bytes(out, 304, &common(&[]), &[]);
         return Ok(());
     }
     let range = match head.header("range").map(|r| ByteRange::parse(r, meta.size)) {
@@ -215,7 +197,7 @@ async fn object(
         Some(Ok(r)) => r,
         Some(Err(())) => {
             let headers = [("content-range", format!("bytes */{}", meta.size))];
-            send_bytes(out, 416, &headers, Vec::new()).await;
+            send_bytes(out, 416, &headers, &[]);
             return Ok(());
         }
     };

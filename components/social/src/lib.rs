@@ -1,15 +1,16 @@
 //! Route group `social`: `/douyin/relation/action/`, `/douyin/relation/follow/list/`,
 //! `/douyin/relation/follower/list/`, `/douyin/relation/friend/list/`.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::social;
-use tikspin_spin::http::{handle, Route};
+use tikspin_spin::http::{serve, Route};
 
 #[http_component]
-fn social(req: Request) -> Response {
-    handle(
+fn social(req: IncomingRequest, out: ResponseOutparam) {
+    serve(
         req,
+        out,
         &[
             Route::post("/douyin/relation/action", social::relation_action),
             Route::get("/douyin/relation/follow/list", social::follow_list),

@@ -1,14 +1,15 @@
 //! Route group `user`: `/douyin/user/register/`, `/douyin/user/login/`, `/douyin/user/`.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::accounts;
-use tikspin_spin::http::{handle, Route};
+use tikspin_spin::http::{serve, Route};
 
 #[http_component]
-fn user(req: Request) -> Response {
-    handle(
+fn user(req: IncomingRequest, out: ResponseOutparam) {
+    serve(
         req,
+        out,
         &[
             Route::post("/douyin/user/register", accounts::register),
             Route::post("/douyin/user/login", accounts::login),

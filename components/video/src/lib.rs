@@ -3,17 +3,24 @@
 mod publish;
 mod welcome;
 
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::{feed, publish as core_publish, ApiError, Env, Params, Reply};
 use tikspin_spin::blobs::{BlobStore, Links};
-use tikspin_spin::http::{handle_head, json, method_not_allowed, Ports, RequestHead, Route};
+use tikspin_spin::http::{
+    handle_head, json, method_not_allowed, read_body, send_json, JsonResponse, Ports, RequestHead,
+    Route,
+};
 
 const PUBLISH_ACTION: &str = "/douyin/publish/action";
 const FEED: &str = "/douyin/feed";
 
 #[http_component]
-async fn video(req: IncomingRequest) -> Response {
+async fn video(req: IncomingRequest, out: ResponseOutparam) {
+    send_json(out, route(req).await);
+}
+
+async fn route(req: IncomingRequest) -> JsonResponse {
     let head = RequestHead::from_incoming(&req);
     if head.path == PUBLISH_ACTION {
         // The upload is streamed: never buffer the body of this route.
@@ -23,7 +30,7 @@ async fn video(req: IncomingRequest) -> Response {
             method_not_allowed()
         };
     }
-    let body = req.into_body().await.unwrap_or_default();
+    let body = read_body(&head, req).unwrap_or_default();
     if head.path == FEED && head.method == Method::Get {
         // Async because a fresh deployment's first feed seeds the welcome video.
         return json(200, feed_page(&head, &head.params(&body)).await);

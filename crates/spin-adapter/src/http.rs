@@ -1,11 +1,19 @@
 //! Request in, response out: the one place a Spin request becomes [`Params`] and a [`Reply`]
 //! becomes a response. Business errors are HTTP 200 with a non-zero `status_code`; an unknown
 //! path is 404 and a wrong method 405, both with the same JSON envelope (API.md).
+//!
+//! Requests are read and responses written on `wasi:http` directly rather than through
+//! spin-sdk's `Request`/`Response`: those build a URI string and parse it back, copy the headers
+//! into a map, and poll for a body a GET does not have, which together cost more than an
+//! indexed lookup does (see ARCHITECTURE.md, "Per-request cost").
 
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
 use tikspin_core::api::{ApiError, Empty, Payload};
 use tikspin_core::params::normalize_path;
 use tikspin_core::{Env, Params, Reply};
+use wasi::io::streams::{OutputStream, StreamError};
 
 use crate::config::Settings;
 use crate::kv::SpinKv;
@@ -61,17 +69,6 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    pub fn from_request(req: &Request) -> Self {
-        Self::new(
-            req.method().clone(),
-            req.path(),
-            req.query(),
-            req.headers()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string()))
-                .collect(),
-        )
-    }
-
     pub fn from_incoming(req: &IncomingRequest) -> Self {
         let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
         let (path, query) = path_with_query
@@ -177,30 +174,129 @@ impl Ports {
     }
 }
 
-pub fn json(http_status: u16, reply: Reply) -> Response {
-    Response::builder()
-        .status(http_status)
-        .header("content-type", Reply::CONTENT_TYPE)
-        .body(reply.into_body())
-        .build()
+/// An HTTP status and the JSON envelope that goes with it.
+pub struct JsonResponse {
+    pub status: u16,
+    pub reply: Reply,
 }
 
-pub fn not_found() -> Response {
+pub fn json(status: u16, reply: Reply) -> JsonResponse {
+    JsonResponse { status, reply }
+}
+
+pub fn not_found() -> JsonResponse {
     json(404, Reply::error::<Empty>(ApiError::no_such_route()))
 }
 
-pub fn method_not_allowed() -> Response {
+pub fn method_not_allowed() -> JsonResponse {
     json(405, Reply::error::<Empty>(ApiError::method_not_allowed()))
 }
 
-/// Routes a buffered request to its service with the Spin-backed ports.
-pub fn handle(req: Request, routes: &[Route]) -> Response {
-    let head = RequestHead::from_request(&req);
-    handle_head(&head, req.body(), routes)
+/// Serves a route group whose requests are small: reads the head and body, routes to the
+/// service with the Spin-backed ports, and sends the reply.
+pub fn serve(req: IncomingRequest, out: ResponseOutparam, routes: &[Route]) {
+    let head = RequestHead::from_incoming(&req);
+    let response = match read_body(&head, req) {
+        Ok(body) => handle_head(&head, &body, routes),
+        Err(e) => json(
+            400,
+            Reply::error::<Empty>(ApiError::bad_parameter(format!(
+                "could not read the request body: {e}"
+            ))),
+        ),
+    };
+    send_json(out, response);
+}
+
+/// The whole request body. A request with neither `content-length` nor `transfer-encoding`
+/// has none in HTTP/1.1 (RFC 9112 §6.3); for GET and HEAD that is taken as read without
+/// asking the host, other methods are read (an HTTP/2 body may come without a length).
+pub fn read_body(head: &RequestHead, req: IncomingRequest) -> Result<Vec<u8>, String> {
+    let declared = head.header("content-length");
+    if declared.is_some_and(|n| n.trim() == "0")
+        || (declared.is_none()
+            && head.header("transfer-encoding").is_none()
+            && matches!(head.method, Method::Get | Method::Head))
+    {
+        return Ok(Vec::new());
+    }
+    let incoming = req
+        .consume()
+        .map_err(|()| "the body was taken already".to_string())?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| "the body stream was taken already".to_string())?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Ok(body),
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+        }
+    }
+}
+
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Sends a JSON envelope as the response, with its length (no chunked framing).
+pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
+    let body = response.reply.body();
+    let mut length = itoa::Buffer::new();
+    send(
+        out,
+        response.status,
+        &[
+            ("content-type", Reply::CONTENT_TYPE.as_bytes()),
+            ("content-length", length.format(body.len()).as_bytes()),
+        ],
+        body,
+    );
+}
+
+/// Sends a whole response. A client that went away is not an error worth reporting: there is
+/// no one left to report it to.
+pub fn send(out: ResponseOutparam, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
+        .collect();
+    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("valid header names"));
+    response
+        .set_status_code(status)
+        .expect("a valid status code");
+    let outgoing = response.body().expect("a fresh response has a body");
+    out.set(response);
+    let stream = outgoing.write().expect("a fresh body has a stream");
+    let written = write_all(&stream, body);
+    drop(stream);
+    if written.is_ok() {
+        let _ = OutgoingBody::finish(outgoing, None);
+    }
+}
+
+/// The host takes at most this much per `blocking-write-and-flush` (wasi:io/streams).
+const WRITE_AND_FLUSH_MAX: usize = 4096;
+
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    if bytes.len() <= WRITE_AND_FLUSH_MAX {
+        // The common reply: one call.
+        return stream.blocking_write_and_flush(bytes);
+    }
+    while !bytes.is_empty() {
+        let permitted = stream.check_write()? as usize;
+        if permitted == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let (now, rest) = bytes.split_at(permitted.min(bytes.len()));
+        stream.write(now)?;
+        bytes = rest;
+    }
+    stream.blocking_flush()
 }
 
 /// Routes a request whose head and (small) body were read already.
-pub fn handle_head(head: &RequestHead, body: &[u8], routes: &[Route]) -> Response {
+pub fn handle_head(head: &RequestHead, body: &[u8], routes: &[Route]) -> JsonResponse {
     let Some(route) = find(head, routes) else {
         return if routes.iter().any(|r| r.path == head.path) {
             method_not_allowed()
