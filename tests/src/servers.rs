@@ -205,6 +205,28 @@ impl MariaDb {
             self.port
         )
     }
+
+    /// Runs `statements` (`;`-separated) as the app's user with the `mariadb` client; returns
+    /// what it prints (tab-separated rows, no column names).
+    pub fn sql(&self, statements: &str) -> Result<String> {
+        let out = Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "--batch",
+                "--skip-column-names",
+                "-h127.0.0.1",
+                "-utikspin",
+                "-ptikspin-test-pw",
+            ])
+            .arg(format!("-P{}", self.port))
+            .args(["tikspin", "-e", statements])
+            .output()
+            .context("cannot run the mariadb client")?;
+        if !out.status.success() {
+            bail!("mariadb: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 impl Drop for MariaDb {

@@ -189,3 +189,83 @@ fn every_route_group_works_on_mysql() {
     assert_eq!(polled.len(), 1);
     assert_eq!(polled[0]["content"], "again");
 }
+
+#[test]
+fn a_mysql_database_from_an_older_release_is_upgraded_by_the_first_friend_list() {
+    use tikspin_core::schema::{schema_version_table, MIGRATIONS};
+    use tikspin_core::Dialect;
+
+    let db = MariaDb::start().expect("mariadb");
+    // Schema version 1 as an older release left it, and a migration to version 2 cut short
+    // after its first statement (MySQL commits each DDL statement by itself).
+    let mut v1 = vec![schema_version_table(Dialect::Mysql)];
+    v1.extend(MIGRATIONS[0].statements(Dialect::Mysql));
+    db.sql(&v1.join(";\n")).unwrap();
+    db.sql(
+        "INSERT INTO schema_version (version, applied_at) VALUES (1, 0);
+         ALTER TABLE follows ADD COLUMN friend_since BIGINT NULL",
+    )
+    .unwrap();
+
+    let h = TestHost::start(HostConfig {
+        variables: vec![
+            var("database_url", &db.url()),
+            var("database_host", &format!("mysql://127.0.0.1:{}", db.port)),
+        ],
+        ..Default::default()
+    });
+    let c = &h.client;
+    let (a, ta) = register(c, "olda");
+    let (b, _) = register(c, "oldb");
+    let (cc, _) = register(c, "oldc");
+    let (d, td) = register(c, "oldd");
+    // Follows made by the older release: a↔b friends since 5 (b followed back), a↔c since 3,
+    // a→d one way.
+    let rows: Vec<String> = [(a, b, 1), (cc, a, 2), (a, cc, 3), (b, a, 5), (a, d, 6)]
+        .iter()
+        .map(|(from, to, at)| format!("({from}, {to}, {at})"))
+        .collect();
+    db.sql(&format!(
+        "INSERT INTO follows (follower_id, followee_id, created_at) VALUES {}",
+        rows.join(", ")
+    ))
+    .unwrap();
+
+    let friends = |token: &str| -> Vec<i64> {
+        let v = c
+            .get(&format!(
+                "/douyin/relation/friend/list/?user_id={a}&token={token}"
+            ))
+            .json();
+        expect_ok(&v)["user_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect()
+    };
+    // The missing index sends the request through the rest of the migration.
+    assert_eq!(friends(&ta), vec![b, cc]);
+    assert_eq!(
+        db.sql("SELECT MAX(version) FROM schema_version")
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT friend_since FROM follows WHERE follower_id = {a} AND followee_id = {b}"
+        ))
+        .unwrap()
+        .trim(),
+        "5"
+    );
+    // And the upgraded schema keeps friendships from here on.
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/relation/action/?token={td}&to_user_id={a}&action_type=1"
+        ))
+        .json(),
+    );
+    assert_eq!(friends(&ta), vec![d, b, cc]);
+}

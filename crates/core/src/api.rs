@@ -169,7 +169,7 @@ impl From<SqlError> for ApiError {
     fn from(err: SqlError) -> Self {
         match err {
             // Keeps its own code so `with_schema` can still recognise it after the conversion.
-            SqlError::NoSuchTable(_) => {
+            SqlError::MissingSchema(_) => {
                 eprintln!("tikspin: {err}");
                 Self::new(
                     SCHEMA_MISSING,
@@ -345,7 +345,7 @@ mod tests {
         let err = ApiError::from(SqlError::Other("near \"users\": syntax error".into()));
         assert_eq!(err.code, INTERNAL);
         assert!(!err.msg.contains("users"));
-        assert!(ApiError::from(SqlError::NoSuchTable("x".into())).is_missing_schema());
+        assert!(ApiError::from(SqlError::MissingSchema("x".into())).is_missing_schema());
         assert!(ApiError::from(SqlError::Busy("x".into())).is_busy());
     }
 }

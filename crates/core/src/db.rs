@@ -19,7 +19,7 @@ impl StorageError for SqlError {
         matches!(self, SqlError::Busy(_))
     }
     fn is_missing_schema(&self) -> bool {
-        matches!(self, SqlError::NoSuchTable(_))
+        matches!(self, SqlError::MissingSchema(_))
     }
 }
 

@@ -2,17 +2,21 @@
 //! ordered id lists behind follow/follower/friend lists, and the viewer's follows among a batch.
 //!
 //! Every list here is one statement on an index of `follows` (see [`crate::schema`]):
-//! `follows_follower_time` / `follows_followee_time` for "newest first", `follows_pair` for the
-//! mutual check and for [`followed_among`].
+//! `follows_follower_time` / `follows_followee_time` for "newest first", `follows_friend_time`
+//! for "newest friendship first", `follows_pair` for [`followed_among`].
+//!
+//! `friend_since` is set on both rows of a mutual follow and NULL otherwise; [`follow`] and
+//! [`unfollow`] keep it in the same transaction as the rows and the counters.
 
 use std::collections::HashSet;
 
 use crate::db::{execute_counted, insert_ignore, placeholders};
-use crate::ports::{Sql, SqlError, Value};
+use crate::ports::{Dialect, Sql, SqlError, Value};
 
 /// Adds the follow if absent; when (and only when) a row was inserted, moves `follower`'s
-/// `follow_count` and `followee`'s `follower_count` up by one. Returns whether anything changed.
-/// Run it inside [`crate::db::transaction`], so the row and the counters move together.
+/// `follow_count` and `followee`'s `follower_count` up by one, and if `followee` follows back,
+/// the two are friends from `now_ms` on. Returns whether anything changed.
+/// Run it inside [`crate::db::transaction`], so the rows and the counters move together.
 pub fn follow(sql: &dyn Sql, follower: i64, followee: i64, now_ms: i64) -> Result<bool, SqlError> {
     let statement = format!(
         "{} INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
@@ -25,12 +29,19 @@ pub fn follow(sql: &dyn Sql, follower: i64, followee: i64, now_ms: i64) -> Resul
     )? > 0;
     if inserted {
         move_counters(sql, follower, followee, 1)?;
+        // The reverse row changes only if it exists; then the two are friends from now on.
+        let since = Value::Int(now_ms);
+        let reverse = [since.clone(), followee.into(), follower.into()];
+        if execute_counted(sql, SET_FRIEND_SINCE, &reverse)? > 0 {
+            sql.execute(SET_FRIEND_SINCE, &[since, follower.into(), followee.into()])?;
+        }
     }
     Ok(inserted)
 }
 
-/// Removes the follow if present, and then only moves both counters down by one. Returns whether
-/// anything changed. Run it inside a transaction, like [`follow`].
+/// Removes the follow if present, and then only moves both counters down by one and ends the
+/// friendship, if there was one, on the reverse row. Returns whether anything changed. Run it
+/// inside a transaction, like [`follow`].
 pub fn unfollow(sql: &dyn Sql, follower: i64, followee: i64) -> Result<bool, SqlError> {
     let deleted = execute_counted(
         sql,
@@ -39,9 +50,16 @@ pub fn unfollow(sql: &dyn Sql, follower: i64, followee: i64) -> Result<bool, Sql
     )? > 0;
     if deleted {
         move_counters(sql, follower, followee, -1)?;
+        sql.execute(
+            SET_FRIEND_SINCE,
+            &[Value::Null, followee.into(), follower.into()],
+        )?;
     }
     Ok(deleted)
 }
+
+const SET_FRIEND_SINCE: &str =
+    "UPDATE follows SET friend_since = ? WHERE follower_id = ? AND followee_id = ?";
 
 /// One UPDATE for both users (relative, so concurrent transactions compose). InnoDB locks the
 /// two rows in primary-key order whatever the follow's direction, so A→B and B→A cannot deadlock
@@ -108,33 +126,37 @@ pub struct FriendRow {
 
 /// The statement behind [`friends_with_previews`], public for the query-plan tests.
 ///
-/// The owner's friends are a follow each way (`follows_pair` both times), newest friendship
-/// first (the later of the two follows), cut at `limit`; each row joins the friend's profile
+/// The owner's friends are the owner's follows with a `friend_since`, newest friendship first
+/// (ties: the owner's newer follow first), cut at `limit`: a backward range of the covering
+/// index `follows_friend_time`, no sort; each row joins the friend's profile
 /// (`users`, so the list needs no `IN` lookup afterwards) and the latest message of the
 /// (viewer, friend) conversation: its id from `messages_conversation_time` alone (equality on
 /// (user_lo, user_hi), `ORDER BY create_time DESC LIMIT 1`: one seek of a covering index,
 /// however long the history), then one lookup by id for sender and content.
 ///
-/// One flat join, no derived table: SQLite would materialise one into a temporary b-tree and
-/// sort it twice. The preview is therefore looked up for every friend before the cut, which
-/// stays one index seek per friend. Portable: plain CASE instead of MIN/MAX/GREATEST, no window
-/// functions.
+/// One flat join, no derived table: SQLite would materialise one into a temporary b-tree.
+/// Portable: plain CASE instead of MIN/MAX/GREATEST, no window functions.
 ///
 /// Parameters: the viewer 4 times, then the owner.
-pub fn friends_statement(limit: usize) -> String {
+pub fn friends_statement(dialect: Dialect, limit: usize) -> String {
+    // Naming the index also makes it the migration's last word: a database whose migration to
+    // `friend_since` was cut short (MySQL commits DDL statement by statement) lacks it, and this
+    // statement's "no such index" sends the request through the migration again.
+    let by_friendship = match dialect {
+        Dialect::Sqlite => "INDEXED BY follows_friend_time",
+        Dialect::Mysql => "FORCE INDEX (follows_friend_time)",
+    };
     format!(
         "SELECT m.from_user_id, m.content, {profile} \
-           FROM follows a \
-           JOIN follows b ON b.follower_id = a.followee_id AND b.followee_id = a.follower_id \
+           FROM follows a {by_friendship} \
            JOIN users u ON u.id = a.followee_id \
            LEFT JOIN messages m ON m.id = \
                 (SELECT x.id FROM messages x \
                   WHERE x.user_lo = CASE WHEN a.followee_id < ? THEN a.followee_id ELSE ? END \
                     AND x.user_hi = CASE WHEN a.followee_id < ? THEN ? ELSE a.followee_id END \
                   ORDER BY x.create_time DESC LIMIT 1) \
-          WHERE a.follower_id = ? \
-          ORDER BY CASE WHEN b.created_at > a.created_at THEN b.created_at ELSE a.created_at END DESC, \
-                   CASE WHEN b.id > a.id THEN b.id ELSE a.id END DESC \
+          WHERE a.follower_id = ? AND a.friend_since IS NOT NULL \
+          ORDER BY a.friend_since DESC, a.id DESC \
           LIMIT {limit}",
         profile = crate::users::profile_columns("u"),
     )
@@ -151,7 +173,7 @@ pub fn friends_with_previews(
 ) -> Result<Vec<FriendRow>, SqlError> {
     let mut params = vec![Value::Int(viewer); 4];
     params.push(Value::Int(owner));
-    sql.query(&friends_statement(limit), &params)?
+    sql.query(&friends_statement(sql.dialect(), limit), &params)?
         .iter()
         .map(|row| {
             let user = crate::users::user_from_row(&row, 2, false, urls)?;

@@ -1,9 +1,11 @@
-//! Applies [`crate::schema::MIGRATIONS`]: versioned (a `schema_version` table), idempotent (every
-//! statement is `IF NOT EXISTS`), and safe when two requests migrate at once (SQLite: one
-//! `BEGIN IMMEDIATE` transaction; MySQL, whose DDL commits implicitly: a named `GET_LOCK`).
+//! Applies [`crate::schema::MIGRATIONS`]: versioned (a `schema_version` table), safe to repeat
+//! after a migration was cut short (see [`crate::schema`]), and safe when two requests migrate at
+//! once (SQLite: one `BEGIN IMMEDIATE` transaction; MySQL, whose DDL commits implicitly: a named
+//! `GET_LOCK`).
 //!
 //! Requests do not check the schema up front (that would cost a round trip each time): they run
-//! inside [`with_schema`], which migrates only when a statement reports a missing table.
+//! inside [`with_schema`], which migrates only when a statement reports a missing table or
+//! column — a fresh database, or one an older release created.
 
 use crate::db::{self, StorageError};
 use crate::ports::{Dialect, Sql, SqlError, Value};
@@ -70,7 +72,10 @@ fn apply_pending(sql: &dyn Sql) -> Result<i64, SqlError> {
     let current = current_version(sql)?;
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
         for statement in migration.statements(dialect) {
-            sql.execute(statement, &[])?;
+            match sql.execute(statement, &[]) {
+                Err(e) if repeats_as_duplicate(statement) && is_duplicate_schema(&e) => {}
+                done => done?,
+            }
         }
         sql.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -81,6 +86,23 @@ fn apply_pending(sql: &dyn Sql) -> Result<i64, SqlError> {
         )?;
     }
     Ok(schema::latest_version().max(current))
+}
+
+/// A MySQL `ALTER TABLE … ADD COLUMN` or `CREATE INDEX`: MySQL has no `IF NOT EXISTS` for
+/// them, so running one again answers "duplicate", which means done.
+pub fn repeats_as_duplicate(statement: &str) -> bool {
+    statement.starts_with("ALTER TABLE ") && statement.contains(" ADD COLUMN ")
+        || statement.starts_with("CREATE INDEX ") && !statement.contains("IF NOT EXISTS")
+}
+
+/// MySQL 1060 "Duplicate column name", 1061 "Duplicate key name".
+fn is_duplicate_schema(e: &SqlError) -> bool {
+    let msg = e.to_string();
+    let lower = msg.to_ascii_lowercase();
+    msg.contains("1060")
+        || msg.contains("1061")
+        || lower.contains("duplicate column name")
+        || lower.contains("duplicate key name")
 }
 
 /// The applied version, 0 for a fresh database.

@@ -189,8 +189,9 @@ pub enum SqlError {
     Busy(String),
     /// A UNIQUE index refused the write.
     Unique(String),
-    /// The schema is missing (a fresh database): [`crate::migrate::with_schema`] migrates.
-    NoSuchTable(String),
+    /// The schema is missing or older than the code (a fresh database, or one without a column
+    /// a later migration adds): [`crate::migrate::with_schema`] migrates.
+    MissingSchema(String),
     Other(String),
 }
 
@@ -199,7 +200,7 @@ impl fmt::Display for SqlError {
         match self {
             SqlError::Busy(m) => write!(f, "database busy: {m}"),
             SqlError::Unique(m) => write!(f, "unique constraint: {m}"),
-            SqlError::NoSuchTable(m) => write!(f, "no such table: {m}"),
+            SqlError::MissingSchema(m) => write!(f, "schema not migrated: {m}"),
             SqlError::Other(m) => write!(f, "sql error: {m}"),
         }
     }
@@ -227,8 +228,11 @@ pub fn classify_sqlite_error(msg: impl Into<String>) -> SqlError {
     let lower = msg.to_ascii_lowercase();
     if lower.contains("unique constraint failed") {
         SqlError::Unique(msg)
-    } else if lower.contains("no such table") {
-        SqlError::NoSuchTable(msg)
+    } else if lower.contains("no such table")
+        || lower.contains("no such column")
+        || lower.contains("no such index")
+    {
+        SqlError::MissingSchema(msg)
     } else if lower.contains("database is locked")
         || lower.contains("database table is locked")
         || lower.contains("busy")
@@ -240,16 +244,22 @@ pub fn classify_sqlite_error(msg: impl Into<String>) -> SqlError {
 }
 
 /// Classifies a MySQL/MariaDB error message by its server error number (1062 duplicate key,
-/// 1146 no such table, 1205 lock wait timeout, 1213 deadlock), falling back to the server's
-/// English text when a driver drops the number.
+/// 1146 no such table, 1054 unknown column, 1176 no such index, 1205 lock wait timeout, 1213
+/// deadlock), falling back to the server's English text when a driver drops the number.
 pub fn classify_mysql_error(msg: impl Into<String>) -> SqlError {
     let msg = msg.into();
     let lower = msg.to_ascii_lowercase();
     let has = |code: &str| contains_number(&msg, code);
     if has("1062") || lower.contains("duplicate entry") {
         SqlError::Unique(msg)
-    } else if has("1146") || (lower.contains("table") && lower.contains("doesn't exist")) {
-        SqlError::NoSuchTable(msg)
+    } else if has("1146")
+        || has("1054")
+        || has("1176")
+        || (lower.contains("table") && lower.contains("doesn't exist"))
+        || lower.contains("unknown column")
+        || (lower.contains("key") && lower.contains("doesn't exist in table"))
+    {
+        SqlError::MissingSchema(msg)
     } else if has("1205")
         || has("1213")
         || lower.contains("deadlock found")
@@ -287,7 +297,15 @@ mod tests {
         ));
         assert!(matches!(
             classify_sqlite_error("no such table: users"),
-            SqlError::NoSuchTable(_)
+            SqlError::MissingSchema(_)
+        ));
+        assert!(matches!(
+            classify_sqlite_error("no such column: a.friend_since"),
+            SqlError::MissingSchema(_)
+        ));
+        assert!(matches!(
+            classify_sqlite_error("no such index: follows_friend_time"),
+            SqlError::MissingSchema(_)
         ));
         assert!(matches!(
             classify_sqlite_error("near \"SELEC\": syntax error"),
@@ -302,7 +320,17 @@ mod tests {
         let missing = "ERROR 1146 (42S02): Table 'tikspin.users' doesn't exist";
         assert!(matches!(
             classify_mysql_error(missing),
-            SqlError::NoSuchTable(_)
+            SqlError::MissingSchema(_)
+        ));
+        let column = "ERROR 1054 (42S22): Unknown column 'a.friend_since' in 'where clause'";
+        assert!(matches!(
+            classify_mysql_error(column),
+            SqlError::MissingSchema(_)
+        ));
+        let index = "ERROR 1176 (42000): Key 'follows_friend_time' doesn't exist in table 'a'";
+        assert!(matches!(
+            classify_mysql_error(index),
+            SqlError::MissingSchema(_)
         ));
         assert!(matches!(
             classify_mysql_error("Server error 1213: deadlock"),

@@ -19,7 +19,14 @@
 //! (create_time, id) so that the order is total whatever the data. (user_lo, user_hi) is the
 //! pair sorted, one key per conversation in both directions.
 //!
-//! Never edit a released migration: add a new one at the end of [`MIGRATIONS`].
+//! Never edit a released migration: add a new one at the end of [`MIGRATIONS`]. A migration may
+//! be cut short (a crash, a timeout) and run again, so each statement must be safe to repeat:
+//! - SQLite runs a whole migration in one transaction (its DDL is transactional), so a migration
+//!   either happened or did not; `IF NOT EXISTS` is still used where SQLite has it;
+//! - MySQL commits each DDL statement by itself: tables and indexes use `IF NOT EXISTS` inside
+//!   `CREATE TABLE`, an `ALTER TABLE … ADD COLUMN` or a `CREATE INDEX` (MySQL has no
+//!   `IF NOT EXISTS` for those) counts as done when the server answers that the column or index
+//!   exists already ([`crate::migrate`]), and data statements are written to be idempotent.
 
 use crate::ports::Dialect;
 
@@ -40,12 +47,43 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users, videos, favorites, comments, follows, messages, jobs",
-    sqlite: SQLITE_V1,
-    mysql: MYSQL_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users, videos, favorites, comments, follows, messages, jobs",
+        sqlite: SQLITE_V1,
+        mysql: MYSQL_V1,
+    },
+    Migration {
+        version: 2,
+        description: "follows.friend_since: friendships ordered by an index",
+        sqlite: SQLITE_V2,
+        mysql: MYSQL_V2,
+    },
+];
+
+/// `follows.friend_since`: on both rows of a mutual follow, the time the second of the two
+/// follows was made (when the two became friends); NULL on a one-way follow. The follow and
+/// unfollow transactions keep it (see [`crate::follows`]), and `follows_friend_time` then hands
+/// out a user's friends newest first without a join on the reverse follow or a sort. The
+/// UPDATE backfills the follows made before this migration; it is idempotent.
+const SQLITE_V2: &[&str] = &[
+    "ALTER TABLE follows ADD COLUMN friend_since INTEGER",
+    "UPDATE follows SET friend_since = (
+        SELECT CASE WHEN r.created_at > follows.created_at THEN r.created_at ELSE follows.created_at END
+          FROM follows r
+         WHERE r.follower_id = follows.followee_id AND r.followee_id = follows.follower_id)",
+    "CREATE INDEX IF NOT EXISTS follows_friend_time
+        ON follows (follower_id, friend_since, id, followee_id)",
+];
+
+const MYSQL_V2: &[&str] = &[
+    "ALTER TABLE follows ADD COLUMN friend_since BIGINT NULL",
+    "UPDATE follows a
+       JOIN follows r ON r.follower_id = a.followee_id AND r.followee_id = a.follower_id
+        SET a.friend_since = GREATEST(a.created_at, r.created_at)",
+    "CREATE INDEX follows_friend_time ON follows (follower_id, friend_since, id, followee_id)",
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -257,18 +295,22 @@ mod tests {
                 t
             };
             assert_eq!(tables(Dialect::Sqlite), tables(Dialect::Mysql));
-            for s in m
-                .statements(Dialect::Sqlite)
-                .iter()
-                .chain(m.statements(Dialect::Mysql))
-            {
+            for s in m.statements(Dialect::Sqlite) {
+                assert!(
+                    !s.trim_end().ends_with(';'),
+                    "one statement per entry, no trailing ;"
+                );
+            }
+            for s in m.statements(Dialect::Mysql) {
                 assert!(
                     !s.trim_end().ends_with(';'),
                     "one statement per entry, no trailing ;"
                 );
                 assert!(
-                    s.contains("IF NOT EXISTS"),
-                    "every statement must be re-runnable: {s}"
+                    s.contains("IF NOT EXISTS")
+                        || crate::migrate::repeats_as_duplicate(s)
+                        || s.starts_with("UPDATE "),
+                    "every MySQL statement must be safe to run again: {s}"
                 );
             }
         }

@@ -490,10 +490,7 @@ fn populate(sql: &dyn Sql, n: usize) -> (i64, String) {
         for i in 0..n {
             let (id, _) = user(tx, &format!("f{i}"));
             for (from, to) in [(owner, id), (id, owner)] {
-                tx.execute(
-                    "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
-                    &[from.into(), to.into(), (NOW + i as i64).into()],
-                )?;
+                tikspin_core::follows::follow(tx, from, to, NOW + i as i64)?;
             }
             let (lo, hi) = (owner.min(id), owner.max(id));
             for t in 0..3 {
@@ -593,19 +590,21 @@ fn relation_action_statements() {
         calls.push(counting.calls());
         counting.reset();
     }
-    // Each includes the write transaction's `PRAGMA synchronous` (SQLite only).
-    assert_eq!(calls, vec![7, 6, 7, 6]);
+    // Each includes the write transaction's `PRAGMA synchronous` (SQLite only). A new follow
+    // also asks whether the reverse follow exists (by setting its `friend_since`), an unfollow
+    // clears the reverse row's `friend_since`.
+    assert_eq!(calls, vec![9, 6, 8, 6]);
 }
 
 #[test]
-fn friend_query_seeks_the_latest_message_by_index() {
+fn friend_query_reads_friendships_and_latest_messages_by_index() {
     let sql = SqliteSql::memory();
     migrate(&sql).unwrap();
     let plan = sql
         .query(
             &format!(
                 "EXPLAIN QUERY PLAN {}",
-                tikspin_core::follows::friends_statement(LIST_LIMIT)
+                tikspin_core::follows::friends_statement(tikspin_core::Dialect::Sqlite, LIST_LIMIT)
             ),
             &vec![tikspin_core::Value::Int(1); 5],
         )
@@ -625,8 +624,12 @@ fn friend_query_seeks_the_latest_message_by_index() {
         "the latest message's id comes from the index alone:\n{text}"
     );
     assert!(
-        !text.contains("SCAN a") && !text.contains("SCAN b"),
-        "no scan of follows:\n{text}"
+        text.contains("COVERING INDEX follows_friend_time"),
+        "friends come from the friendship index alone:\n{text}"
+    );
+    assert!(
+        !text.contains("SCAN a") && !text.contains("TEMP B-TREE"),
+        "no scan of follows, no sort:\n{text}"
     );
 }
 
@@ -690,5 +693,130 @@ fn concurrent_follows_keep_counters_equal_to_rows() {
             "SELECT COUNT(*) FROM follows WHERE follower_id = followee_id"
         ),
         0
+    );
+}
+
+#[test]
+fn a_friendship_dates_from_the_second_follow_and_ends_with_either_unfollow() {
+    let mut w = world();
+    let (a, ta) = user(&w.sql, "a");
+    let (b, tb) = user(&w.sql, "b");
+    let (c, tc) = user(&w.sql, "c");
+    let since = |w: &World, from: i64, to: i64| -> Option<i64> {
+        let rows = w
+            .sql
+            .query(
+                "SELECT friend_since FROM follows WHERE follower_id = ? AND followee_id = ?",
+                &[from.into(), to.into()],
+            )
+            .unwrap();
+        rows.first().and_then(|r| r.opt_i64(0).unwrap())
+    };
+    w.now_ms = NOW;
+    follow(&w, &ta, b);
+    assert_eq!(since(&w, a, b), None, "a one-way follow is no friendship");
+    w.now_ms = NOW + 10;
+    follow(&w, &tb, a);
+    assert_eq!(
+        (since(&w, a, b), since(&w, b, a)),
+        (Some(NOW + 10), Some(NOW + 10))
+    );
+    w.now_ms = NOW + 20;
+    follow(&w, &tc, a);
+    follow(&w, &ta, c);
+    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![c, b]);
+
+    // b leaves and comes back: the friendship is new again, so b is now the newest.
+    w.now_ms = NOW + 30;
+    act(&w.env(), &tb, a, "2").unwrap();
+    assert_eq!(since(&w, a, b), None, "the remaining row is one-way again");
+    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![c]);
+    w.now_ms = NOW + 40;
+    follow(&w, &tb, a);
+    assert_eq!(since(&w, b, a), Some(NOW + 40));
+    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![b, c]);
+    // Following again changes nothing, the time included.
+    w.now_ms = NOW + 50;
+    follow(&w, &ta, b);
+    assert_eq!(since(&w, a, b), Some(NOW + 40));
+    // The other side ending it works the same.
+    act(&w.env(), &ta, c, "2").unwrap();
+    assert_eq!(since(&w, c, a), None);
+    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![b]);
+    assert_eq!(
+        ids_of(&friend_list(&w.env(), c, &tc).unwrap()),
+        Vec::<i64>::new()
+    );
+}
+
+fn ids_of(list: &FriendList) -> Vec<i64> {
+    list.user_list.iter().map(|f| f.user.id).collect()
+}
+
+#[test]
+fn a_database_from_before_friend_since_is_upgraded_by_the_first_friend_list() {
+    // Schema version 1 as an older release left it, with follows made then.
+    let w = World::new();
+    let v1 = &tikspin_core::schema::MIGRATIONS[0];
+    assert_eq!(v1.version, 1);
+    w.sql
+        .execute(
+            tikspin_core::schema::schema_version_table(tikspin_core::Dialect::Sqlite),
+            &[],
+        )
+        .unwrap();
+    for statement in v1.statements(tikspin_core::Dialect::Sqlite) {
+        w.sql.execute(statement, &[]).unwrap();
+    }
+    w.sql
+        .execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (1, 0)",
+            &[],
+        )
+        .unwrap();
+    let (a, ta) = user(&w.sql, "a");
+    let (b, _) = user(&w.sql, "b");
+    let (c, _) = user(&w.sql, "c");
+    let (d, _) = user(&w.sql, "d");
+    // a↔b became friends at +5 (b followed back), a↔c at +3 (a followed back), a→d one way.
+    for (from, to, at) in [(a, b, 1), (c, a, 2), (a, c, 3), (b, a, 5), (a, d, 6)] {
+        w.sql
+            .execute(
+                "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+                &[from.into(), to.into(), (NOW + at).into()],
+            )
+            .unwrap();
+    }
+
+    // The friend list's statement finds no `friend_since`, migrates, and runs again.
+    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![b, c]);
+    assert_eq!(
+        tikspin_core::migrate::current_version(&w.sql).unwrap(),
+        tikspin_core::schema::latest_version()
+    );
+    let since: Vec<(i64, i64, Option<i64>)> = w
+        .sql
+        .query(
+            "SELECT follower_id, followee_id, friend_since FROM follows ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.i64(0).unwrap(), r.i64(1).unwrap(), r.opt_i64(2).unwrap()))
+        .collect();
+    assert_eq!(
+        since,
+        vec![
+            (a, b, Some(NOW + 5)),
+            (c, a, Some(NOW + 3)),
+            (a, c, Some(NOW + 3)),
+            (b, a, Some(NOW + 5)),
+            (a, d, None),
+        ]
+    );
+    // Running the migrations again changes nothing.
+    assert_eq!(
+        migrate(&w.sql).unwrap(),
+        tikspin_core::schema::latest_version()
     );
 }
