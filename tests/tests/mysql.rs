@@ -41,16 +41,21 @@ fn user(c: &Client, token: &str, id: i64) -> Value {
         .clone()
 }
 
-#[test]
-fn every_route_group_works_on_mysql() {
-    let db = MariaDb::start().expect("mariadb");
-    let h = TestHost::start(HostConfig {
+/// The app with `db` as its database (and the outbound grant the MySQL adapter needs).
+fn app_on(db: &MariaDb) -> TestHost {
+    TestHost::start(HostConfig {
         variables: vec![
             var("database_url", &db.url()),
             var("database_host", &format!("mysql://127.0.0.1:{}", db.port)),
         ],
         ..Default::default()
-    });
+    })
+}
+
+#[test]
+fn every_route_group_works_on_mysql() {
+    let db = MariaDb::start().expect("mariadb");
+    let h = app_on(&db);
     let c = &h.client;
 
     // The welcome video was seeded into MySQL by the first feed.
@@ -207,13 +212,7 @@ fn a_mysql_database_from_an_older_release_is_upgraded_by_the_first_friend_list()
     )
     .unwrap();
 
-    let h = TestHost::start(HostConfig {
-        variables: vec![
-            var("database_url", &db.url()),
-            var("database_host", &format!("mysql://127.0.0.1:{}", db.port)),
-        ],
-        ..Default::default()
-    });
+    let h = app_on(&db);
     let c = &h.client;
     let (a, ta) = register(c, "olda");
     let (b, _) = register(c, "oldb");
