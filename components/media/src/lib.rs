@@ -11,14 +11,14 @@
 mod range;
 
 use futures::SinkExt;
-use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::api::{ApiError, Empty};
 use tikspin_core::migrate::with_schema;
 use tikspin_core::{videos, Reply};
 use tikspin_spin::blobs::kv::KvBlobs;
 use tikspin_spin::blobs::{BlobStore, ObjectMeta};
-use tikspin_spin::http::{json, send, send_json, Ports, RequestHead};
+use tikspin_spin::http::{json, outgoing_response, send, send_json, Ports, RequestHead};
 
 use range::ByteRange;
 
@@ -68,18 +68,15 @@ async fn media(req: IncomingRequest, out: ResponseOutparam) {
 }
 
 fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
-    let fields: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone().into_bytes()))
-        .collect();
-    let resp = OutgoingResponse::new(Fields::from_list(&fields).expect("valid headers"));
-    resp.set_status_code(status).expect("valid status");
-    resp
+    outgoing_response(status, &as_bytes(headers))
+}
+
+fn as_bytes<'a>(headers: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a [u8])> {
+    headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
 }
 
 fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String)], body: &[u8]) {
-    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
-    send(out, status, &headers, body);
+    send(out, status, &as_bytes(headers), body);
 }
 
 /// `<id>.png` → an image generated for that user.

@@ -5,7 +5,7 @@
 //! Requests are read and responses written on `wasi:http` directly rather than through
 //! spin-sdk's `Request`/`Response`: those build a URI string and parse it back, copy the headers
 //! into a map, and poll for a body a GET does not have, which together cost more than an
-//! indexed lookup does (see ARCHITECTURE.md, "Per-request cost").
+//! indexed lookup does.
 
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -256,14 +256,7 @@ pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
 /// Sends a whole response. A client that went away is not an error worth reporting: there is
 /// no one left to report it to.
 pub fn send(out: ResponseOutparam, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
-    let fields: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
-        .collect();
-    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("valid header names"));
-    response
-        .set_status_code(status)
-        .expect("a valid status code");
+    let response = outgoing_response(status, headers);
     let outgoing = response.body().expect("a fresh response has a body");
     out.set(response);
     let stream = outgoing.write().expect("a fresh body has a stream");
@@ -272,6 +265,19 @@ pub fn send(out: ResponseOutparam, status: u16, headers: &[(&str, &[u8])], body:
     if written.is_ok() {
         let _ = OutgoingBody::finish(outgoing, None);
     }
+}
+
+/// A response head, for [`send`] or for a body streamed by the caller.
+pub fn outgoing_response(status: u16, headers: &[(&str, &[u8])]) -> OutgoingResponse {
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
+        .collect();
+    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("valid header names"));
+    response
+        .set_status_code(status)
+        .expect("a valid status code");
+    response
 }
 
 /// The host takes at most this much per `blocking-write-and-flush` (wasi:io/streams).
