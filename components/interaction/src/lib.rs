@@ -7,6 +7,10 @@ use tikspin_core::{comments, favorites, ApiError, Env, Params};
 use tikspin_spin::blobs::{BlobStore, Links};
 use tikspin_spin::http::{serve, Route};
 
+// A fresh instance per request, bounded requests: small allocations need no freeing.
+#[global_allocator]
+static ALLOCATOR: tikspin_spin::arena::RequestArena = tikspin_spin::arena::RequestArena::new();
+
 #[http_component]
 fn interaction(req: IncomingRequest, out: ResponseOutparam) {
     serve(

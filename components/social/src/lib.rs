@@ -6,6 +6,10 @@ use spin_sdk::http_component;
 use tikspin_core::social;
 use tikspin_spin::http::{serve, Route};
 
+// A fresh instance per request, bounded requests: small allocations need no freeing.
+#[global_allocator]
+static ALLOCATOR: tikspin_spin::arena::RequestArena = tikspin_spin::arena::RequestArena::new();
+
 #[http_component]
 fn social(req: IncomingRequest, out: ResponseOutparam) {
     serve(
