@@ -32,9 +32,10 @@ pub struct RequestArena {
     end: Cell<usize>,
 }
 
-// SAFETY: a component without the `atomics` target feature runs one thread, so the cells are
-// never touched concurrently; with threads this would be unsound, hence the cfg.
-#[cfg(not(target_feature = "atomics"))]
+// SAFETY: a wasm32 component without the `atomics` target feature runs one thread, so the
+// cells are never touched concurrently. Anywhere else this would be unsound, hence the cfg
+// (natively the arena can still be used, unshared, as in the tests below).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 unsafe impl Sync for RequestArena {}
 
 impl RequestArena {
@@ -121,5 +122,90 @@ unsafe impl GlobalAlloc for RequestArena {
             }
         }
         moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    unsafe fn fill(p: *mut u8, len: usize, byte: u8) {
+        unsafe { ptr::write_bytes(p, byte, len) }
+    }
+
+    unsafe fn holds(p: *const u8, len: usize, byte: u8) -> bool {
+        unsafe {
+            std::slice::from_raw_parts(p, len)
+                .iter()
+                .all(|b| *b == byte)
+        }
+    }
+
+    #[test]
+    fn small_allocations_are_aligned_distinct_and_keep_their_bytes() {
+        let arena = RequestArena::new();
+        let mut seen = Vec::new();
+        unsafe {
+            for (i, (size, align)) in [(1, 1), (24, 8), (3, 2), (100, 16), (7, 64), (16384, 4)]
+                .into_iter()
+                .cycle()
+                .take(600)
+                .enumerate()
+            {
+                let p = arena.alloc(layout(size, align));
+                assert!(!p.is_null());
+                assert_eq!(p as usize % align, 0, "alignment {align}");
+                fill(p, size, i as u8);
+                seen.push((p, size, i as u8));
+            }
+            // 600 allocations span many chunks; none overwrote another.
+            for (p, size, byte) in seen {
+                assert!(holds(p, size, byte));
+            }
+        }
+    }
+
+    #[test]
+    fn realloc_grows_the_newest_in_place_and_moves_the_others_with_their_bytes() {
+        let arena = RequestArena::new();
+        unsafe {
+            let old = arena.alloc(layout(10, 1));
+            fill(old, 10, 1);
+            let newest = arena.alloc(layout(10, 1));
+            fill(newest, 10, 2);
+            let grown = arena.realloc(newest, layout(10, 1), 100);
+            assert_eq!(grown, newest, "the newest allocation grows where it is");
+            assert!(holds(grown, 10, 2));
+            let moved = arena.realloc(old, layout(10, 1), 50);
+            assert_ne!(moved, old, "an older one cannot grow into its neighbour");
+            assert!(holds(moved, 10, 1));
+            assert!(holds(grown, 10, 2), "moving did not touch the neighbour");
+        }
+    }
+
+    #[test]
+    fn large_allocations_go_to_the_system_and_back() {
+        let arena = RequestArena::new();
+        unsafe {
+            let small = arena.alloc(layout(1000, 8));
+            fill(small, 1000, 7);
+            // Past the small limit: copied to a system allocation.
+            let large = arena.realloc(small, layout(1000, 8), 1 << 20);
+            assert!(holds(large, 1000, 7));
+            fill(large, 1 << 20, 9);
+            let larger = arena.realloc(large, layout(1 << 20, 8), 4 << 20);
+            assert!(holds(larger, 1 << 20, 9));
+            // And back below it: copied into the arena, the system block freed.
+            let shrunk = arena.realloc(larger, layout(4 << 20, 8), 64);
+            assert!(holds(shrunk, 64, 9));
+            arena.dealloc(shrunk, layout(64, 8));
+            let block = arena.alloc(layout(LARGEST_SMALL + 1, 8));
+            assert!(!block.is_null());
+            arena.dealloc(block, layout(LARGEST_SMALL + 1, 8));
+        }
     }
 }

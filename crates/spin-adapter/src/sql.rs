@@ -118,7 +118,7 @@ impl Sql for SpinSql {
             Self::Mysql(c) => {
                 let params: Vec<_> = params.iter().map(to_mysql).collect();
                 c.execute(sql, &params)
-                    .map_err(|e| classify_mysql_error(&mysql_message(&e)))
+                    .map_err(|e| classify_mysql_error(mysql_message(&e)))
             }
         }
     }
@@ -141,7 +141,7 @@ impl Sql for SpinSql {
                 let params: Vec<_> = params.iter().map(to_mysql).collect();
                 let r = c
                     .query(sql, &params)
-                    .map_err(|e| classify_mysql_error(&mysql_message(&e)))?;
+                    .map_err(|e| classify_mysql_error(mysql_message(&e)))?;
                 Ok(Rows {
                     columns: r.columns.into_iter().map(|c| c.name).collect(),
                     rows: r
