@@ -11,7 +11,7 @@
 //! Use it only in a component whose requests are bounded (the API route groups, not the upload
 //! or the worker); declare it in the component's `lib.rs`:
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOCATOR: tikspin_spin::arena::RequestArena = tikspin_spin::arena::RequestArena::new();
 //! ```
