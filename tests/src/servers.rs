@@ -136,10 +136,14 @@ pub struct MariaDb {
 impl MariaDb {
     pub fn start() -> Result<Self> {
         require("mariadbd", "mariadb-server")?;
+        // Two bootstraps at once (tests run in parallel threads) can fail under load; starting
+        // one server at a time costs a few seconds and nothing else.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let socket = dir.path().join("s.sock");
-        let status = Command::new("mariadb-install-db")
+        let out = Command::new("mariadb-install-db")
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -147,12 +151,14 @@ impl MariaDb {
                 "--auth-root-authentication-method=normal",
             ])
             .arg(format!("--datadir={}", data.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .context("cannot run mariadb-install-db")?;
-        if !status.success() {
-            bail!("mariadb-install-db failed");
+        if !out.status.success() {
+            bail!(
+                "mariadb-install-db failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let port = free_port();
         let child = Command::new("mariadbd")
