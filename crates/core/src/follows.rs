@@ -115,7 +115,6 @@ fn ids(sql: &dyn Sql, statement: &str, user: i64) -> Result<Vec<i64>, SqlError> 
 /// A friend of the list's owner, with the latest message between the viewer and that friend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FriendRow {
-    pub friend_id: i64,
     /// The friend's profile (`is_follow` false: the caller knows the viewer's follows).
     pub user: crate::model::User,
     /// Sender of the latest message between the viewer and this friend; `None` if they never
@@ -176,10 +175,8 @@ pub fn friends_with_previews(
     sql.query(&friends_statement(sql.dialect(), limit), &params)?
         .iter()
         .map(|row| {
-            let user = crate::users::user_from_row(&row, 2, false, urls)?;
             Ok(FriendRow {
-                friend_id: user.id,
-                user,
+                user: crate::users::user_from_row(&row, 2, false, urls)?,
                 last_from: row.opt_i64(0)?,
                 last_content: row.opt_text(1)?.map(str::to_owned),
             })

@@ -173,7 +173,7 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
         } else {
             let ids: Vec<i64> = friends
                 .iter()
-                .map(|f| f.friend_id)
+                .map(|f| f.user.id)
                 .filter(|&id| id != viewer)
                 .collect();
             follows::followed_among(env.sql, viewer, &ids)?
@@ -182,12 +182,11 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
             .into_iter()
             .map(|row| {
                 let FriendRow {
-                    friend_id,
                     mut user,
                     last_from,
                     last_content,
                 } = row;
-                user.is_follow = friend_id != viewer && (own_list || followed.contains(&friend_id));
+                user.is_follow = user.id != viewer && (own_list || followed.contains(&user.id));
                 FriendUser {
                     user,
                     message: last_content.unwrap_or_default(),
