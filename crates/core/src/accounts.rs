@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::api::{ApiError, Payload};
 use crate::auth::{self, password};
 use crate::env::Env;
+use crate::json::Object;
 use crate::migrate::with_schema;
 use crate::model::User;
 use crate::params::Params;
@@ -46,6 +47,13 @@ pub struct Profile {
 impl Payload for Profile {
     fn failed() -> Self {
         Profile { user: None }
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        if let Some(user) = &self.user {
+            reply.value("user", user);
+        }
+        Ok(())
     }
 }
 

@@ -52,6 +52,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::db::StorageError;
+use crate::json::Object;
 use crate::ports::SqlError;
 
 pub const SUCCESS: i32 = 0;
@@ -199,6 +200,13 @@ impl StorageError for ApiError {
 /// `user_id: 0, token: ""`, a list's `[]`).
 pub trait Payload: Serialize {
     fn failed() -> Self;
+
+    /// Writes the payload's fields into the reply's object, after `status_code` and
+    /// `status_msg`. serde_json writes them unless the payload lists wire models, which write
+    /// themselves ([`crate::json`]).
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.serde_fields(self)
+    }
 }
 
 /// For endpoints with no fields besides the envelope.
@@ -209,14 +217,6 @@ impl Payload for Empty {
     fn failed() -> Self {
         Empty {}
     }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, P> {
-    status_code: i32,
-    status_msg: &'a str,
-    #[serde(flatten)]
-    payload: &'a P,
 }
 
 /// A serialized response body. HTTP status and headers are the adapter's job.
@@ -251,13 +251,15 @@ impl Reply {
     }
 
     fn build<P: Payload>(status_code: i32, status_msg: &str, payload: &P) -> Self {
-        let envelope = Envelope {
-            status_code,
-            status_msg,
-            payload,
-        };
-        match serde_json::to_vec(&envelope) {
-            Ok(body) => Reply { status_code, body },
+        let mut body = Vec::new();
+        let mut reply = Object::begin(&mut body);
+        reply.int("status_code", status_code.into());
+        reply.str("status_msg", status_msg);
+        match payload.write_fields(&mut reply) {
+            Ok(()) => {
+                reply.end();
+                Reply { status_code, body }
+            }
             Err(e) => {
                 eprintln!("tikspin: cannot serialize a reply: {e}");
                 let body = format!(

@@ -40,6 +40,7 @@ use crate::api::{
 use crate::auth;
 use crate::db::{transaction, StorageError};
 use crate::env::Env;
+use crate::json::Object;
 use crate::messages::{self, ChatRead};
 use crate::migrate::with_schema;
 use crate::model::Message;
@@ -67,6 +68,11 @@ pub struct MessageList {
 impl Payload for MessageList {
     fn failed() -> Self {
         MessageList::default()
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("message_list", self.message_list.as_slice());
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ use crate::auth;
 use crate::cache;
 use crate::db::{execute_counted, insert, transaction};
 use crate::env::Env;
+use crate::json::Object;
 use crate::migrate::with_schema;
 use crate::model::{Comment, User};
 use crate::params::Params;
@@ -61,6 +62,11 @@ impl Payload for CommentList {
         CommentList {
             comment_list: Vec::new(),
         }
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("comment_list", self.comment_list.as_slice());
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ use crate::api::{ApiError, Payload};
 use crate::auth;
 use crate::cache::{self, HeadPage};
 use crate::env::Env;
+use crate::json::Object;
 use crate::migrate::with_schema;
 use crate::model::Video;
 use crate::params::Params;
@@ -43,6 +44,12 @@ impl Payload for FeedPage {
             video_list: Vec::new(),
             next_time: 0,
         }
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("video_list", self.video_list.as_slice());
+        reply.int("next_time", self.next_time);
+        Ok(())
     }
 }
 

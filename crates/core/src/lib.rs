@@ -22,6 +22,7 @@ pub mod favorites;
 pub mod feed;
 pub mod follows;
 pub mod jobs;
+pub mod json;
 pub mod messages;
 pub mod migrate;
 pub mod model;

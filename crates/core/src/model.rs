@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::{Object, WriteJson};
+
 /// `User` on the wire. `is_follow` is viewer-relative: false for anonymous viewers and for
 /// oneself. `avatar`/`background_image` are absolute URLs, a per-user default when unset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,4 +67,79 @@ pub struct FriendUser {
     pub message: String,
     #[serde(rename = "msgType")]
     pub msg_type: i64,
+}
+
+// The wire models write themselves (see `crate::json` for why); field order and names are the
+// derives' above, which the tests in `crate::json` hold them to.
+
+impl User {
+    fn write_fields(&self, o: &mut Object<'_>) {
+        o.int("id", self.id);
+        o.str("name", &self.name);
+        o.int("follow_count", self.follow_count);
+        o.int("follower_count", self.follower_count);
+        o.bool("is_follow", self.is_follow);
+        o.str("avatar", &self.avatar);
+        o.str("background_image", &self.background_image);
+        o.str("signature", &self.signature);
+        o.int("total_favorited", self.total_favorited);
+        o.int("work_count", self.work_count);
+        o.int("favorite_count", self.favorite_count);
+    }
+}
+
+impl WriteJson for User {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out);
+        self.write_fields(&mut o);
+        o.end();
+    }
+}
+
+impl WriteJson for Video {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out);
+        o.int("id", self.id);
+        o.value("author", &self.author);
+        o.str("play_url", &self.play_url);
+        o.str("cover_url", &self.cover_url);
+        o.int("favorite_count", self.favorite_count);
+        o.int("comment_count", self.comment_count);
+        o.bool("is_favorite", self.is_favorite);
+        o.str("title", &self.title);
+        o.end();
+    }
+}
+
+impl WriteJson for Comment {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out);
+        o.int("id", self.id);
+        o.value("user", &self.user);
+        o.str("content", &self.content);
+        o.str("create_date", &self.create_date);
+        o.end();
+    }
+}
+
+impl WriteJson for Message {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out);
+        o.int("id", self.id);
+        o.int("to_user_id", self.to_user_id);
+        o.int("from_user_id", self.from_user_id);
+        o.str("content", &self.content);
+        o.int("create_time", self.create_time);
+        o.end();
+    }
+}
+
+impl WriteJson for FriendUser {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out);
+        self.user.write_fields(&mut o);
+        o.str("message", &self.message);
+        o.int("msgType", self.msg_type);
+        o.end();
+    }
 }

@@ -114,18 +114,28 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    // The getters run once per column per row of every list; their failures are rare and
+    // kept out of line.
+
+    #[inline]
     pub fn value(&self, col: usize) -> Result<&'a Value, SqlError> {
-        self.values.get(col).ok_or_else(|| {
-            SqlError::Other(format!(
-                "row {} has {} columns, asked for column {col}",
-                self.index,
-                self.values.len()
-            ))
-        })
+        match self.values.get(col) {
+            Some(value) => Ok(value),
+            None => Err(self.no_such_column(col)),
+        }
     }
 
     /// MySQL hands back `SUM`/`DECIMAL` results as text, hence the lenient parse.
+    #[inline]
     pub fn i64(&self, col: usize) -> Result<i64, SqlError> {
+        match self.value(col)? {
+            Value::Int(v) => Ok(*v),
+            _ => self.i64_from_other(col),
+        }
+    }
+
+    #[cold]
+    fn i64_from_other(&self, col: usize) -> Result<i64, SqlError> {
         match self.value(col)? {
             Value::Int(v) => Ok(*v),
             Value::Text(s) => s.trim().parse().map_err(|_| self.mismatch(col, "integer")),
@@ -133,6 +143,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_i64(&self, col: usize) -> Result<Option<i64>, SqlError> {
         match self.value(col)? {
             Value::Null => Ok(None),
@@ -144,7 +155,16 @@ impl<'a> Row<'a> {
         self.i64(col).map(|v| v != 0)
     }
 
+    #[inline]
     pub fn text(&self, col: usize) -> Result<&'a str, SqlError> {
+        match self.value(col)? {
+            Value::Text(s) => Ok(s),
+            _ => self.text_from_other(col),
+        }
+    }
+
+    #[cold]
+    fn text_from_other(&self, col: usize) -> Result<&'a str, SqlError> {
         match self.value(col)? {
             Value::Text(s) => Ok(s),
             // MySQL VARBINARY/BLOB columns may arrive as bytes even when they hold UTF-8.
@@ -153,6 +173,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_text(&self, col: usize) -> Result<Option<&'a str>, SqlError> {
         match self.value(col)? {
             Value::Null => Ok(None),
@@ -168,6 +189,16 @@ impl<'a> Row<'a> {
         }
     }
 
+    #[cold]
+    fn no_such_column(&self, col: usize) -> SqlError {
+        SqlError::Other(format!(
+            "row {} has {} columns, asked for column {col}",
+            self.index,
+            self.values.len()
+        ))
+    }
+
+    #[cold]
     fn mismatch(&self, col: usize, wanted: &str) -> SqlError {
         let name = self
             .rows

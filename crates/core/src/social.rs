@@ -30,6 +30,7 @@ use crate::auth;
 use crate::db::transaction;
 use crate::env::Env;
 use crate::follows::{self, FriendRow};
+use crate::json::Object;
 use crate::messages;
 use crate::migrate::with_schema;
 use crate::model::{FriendUser, User};
@@ -53,6 +54,11 @@ impl Payload for UserList {
     fn failed() -> Self {
         UserList::default()
     }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("user_list", self.user_list.as_slice());
+        Ok(())
+    }
 }
 
 /// friend/list's fields: `user_list` of [`FriendUser`], `[]` on failure.
@@ -64,6 +70,11 @@ pub struct FriendList {
 impl Payload for FriendList {
     fn failed() -> Self {
         FriendList::default()
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("user_list", self.user_list.as_slice());
+        Ok(())
     }
 }
 

@@ -18,6 +18,7 @@ use crate::db::{execute_counted, insert, placeholders};
 use crate::favorites;
 use crate::follows;
 use crate::jobs::{self, CoverJob};
+use crate::json::Object;
 use crate::model::Video;
 use crate::ports::{Row, Sql, SqlError, Value};
 use crate::urls::Urls;
@@ -78,6 +79,11 @@ impl Payload for VideoList {
         VideoList {
             video_list: Vec::new(),
         }
+    }
+
+    fn write_fields(&self, reply: &mut Object<'_>) -> serde_json::Result<()> {
+        reply.value("video_list", self.video_list.as_slice());
+        Ok(())
     }
 }
 
