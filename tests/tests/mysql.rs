@@ -229,27 +229,25 @@ fn a_mysql_database_from_an_older_release_is_upgraded_by_the_first_friend_list()
         rows.join(", ")
     ))
     .unwrap();
+    // And a–b's messages, b's the latest.
+    db.sql(&format!(
+        "INSERT INTO messages (user_lo, user_hi, from_user_id, to_user_id, content, create_time) \
+         VALUES ({lo}, {hi}, {a}, {b}, 'ab', 7), ({lo}, {hi}, {b}, {a}, 'ba', 8)",
+        lo = a.min(b),
+        hi = a.max(b)
+    ))
+    .unwrap();
 
-    let friends = |token: &str| -> Vec<i64> {
-        let v = c
-            .get(&format!(
-                "/douyin/relation/friend/list/?user_id={a}&token={token}"
-            ))
-            .json();
-        expect_ok(&v)["user_list"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_i64().unwrap())
-            .collect()
-    };
     // The missing index sends the request through the rest of the migration.
-    assert_eq!(friends(&ta), vec![b, cc]);
+    assert_eq!(
+        friend_previews(c, a, &ta),
+        vec![(b, "ba".into(), 0), (cc, "".into(), 0)]
+    );
     assert_eq!(
         db.sql("SELECT MAX(version) FROM schema_version")
             .unwrap()
             .trim(),
-        "2"
+        tikspin_core::schema::latest_version().to_string()
     );
     assert_eq!(
         db.sql(&format!(
@@ -266,5 +264,72 @@ fn a_mysql_database_from_an_older_release_is_upgraded_by_the_first_friend_list()
         ))
         .json(),
     );
-    assert_eq!(friends(&ta), vec![d, b, cc]);
+    let ids = |list: Vec<(i64, String, i64)>| list.into_iter().map(|f| f.0).collect::<Vec<_>>();
+    assert_eq!(ids(friend_previews(c, a, &ta)), vec![d, b, cc]);
+}
+
+/// `user_id`'s friend list as (id, message, msgType).
+fn friend_previews(c: &Client, user_id: i64, token: &str) -> Vec<(i64, String, i64)> {
+    let v = c
+        .get(&format!(
+            "/douyin/relation/friend/list/?user_id={user_id}&token={token}"
+        ))
+        .json();
+    expect_ok(&v)["user_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_i64().unwrap(),
+                f["message"].as_str().unwrap().to_owned(),
+                f["msgType"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_mysql_migration_cut_short_after_dropping_an_index_completes() {
+    use tikspin_core::schema::{schema_version_table, MIGRATIONS};
+    use tikspin_core::Dialect;
+
+    let db = MariaDb::start().expect("mariadb");
+    // Versions 1 and 2, and version 3 without its new index: the old one was dropped first
+    // (as a release that ordered its statements so, cut short, might leave it). Running the
+    // migration again meets a `DROP INDEX` of an index that is gone: MySQL error 1091.
+    let mut statements = vec![schema_version_table(Dialect::Mysql)];
+    statements.extend(MIGRATIONS[0].statements(Dialect::Mysql));
+    statements.extend(MIGRATIONS[1].statements(Dialect::Mysql));
+    statements.push("INSERT INTO schema_version (version, applied_at) VALUES (1, 0), (2, 0)");
+    let v3 = MIGRATIONS[2].statements(Dialect::Mysql);
+    assert_eq!(MIGRATIONS[2].version, 3);
+    statements.extend(v3.iter().filter(|s| !s.starts_with("CREATE INDEX")));
+    db.sql(&statements.join(";\n")).unwrap();
+
+    let h = app_on(&db);
+    let c = &h.client;
+    let (a, ta) = register(c, "cuta");
+    let (b, tb) = register(c, "cutb");
+    for (token, to) in [(&ta, b), (&tb, a)] {
+        expect_ok(
+            &c.post_empty(&format!(
+                "/douyin/relation/action/?token={token}&to_user_id={to}&action_type=1"
+            ))
+            .json(),
+        );
+    }
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/message/action/?token={tb}&to_user_id={a}&action_type=1&content=hey"
+        ))
+        .json(),
+    );
+    assert_eq!(friend_previews(c, a, &ta), vec![(b, "hey".into(), 0)]);
+    assert_eq!(
+        db.sql("SELECT MAX(version) FROM schema_version")
+            .unwrap()
+            .trim(),
+        "3"
+    );
 }

@@ -28,7 +28,7 @@
 //! SQL statements per request:
 //! | endpoint | statements |
 //! |---|---|
-//! | message/action | 5: BEGIN, users (locked on MySQL), latest create_time, INSERT, COMMIT |
+//! | message/action | 6: BEGIN, users (locked on MySQL), latest create_time, INSERT, the pair's follow rows' `last_message_id`, COMMIT (and `PRAGMA synchronous` on SQLite) |
 //! | message/chat | exactly 1, empty or not, poll or full history |
 
 use serde::Serialize;
@@ -40,6 +40,7 @@ use crate::api::{
 use crate::auth;
 use crate::db::{transaction, StorageError};
 use crate::env::Env;
+use crate::follows;
 use crate::json::Object;
 use crate::messages::{self, ChatRead};
 use crate::migrate::with_schema;
@@ -139,6 +140,7 @@ fn send_once(
     let latest = messages::latest_create_time(tx, lo, hi)?;
     let create_time = messages::next_create_time(now_ms, latest);
     messages::insert(tx, me, peer, content, create_time)?;
+    follows::message_sent(tx, me, peer, create_time)?;
     Ok(())
 }
 

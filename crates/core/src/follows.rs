@@ -2,11 +2,13 @@
 //! ordered id lists behind follow/follower/friend lists, and the viewer's follows among a batch.
 //!
 //! Every list here is one statement on an index of `follows` (see [`crate::schema`]):
-//! `follows_follower_time` / `follows_followee_time` for "newest first", `follows_friend_time`
+//! `follows_follower_time` / `follows_followee_time` for "newest first", `follows_friends`
 //! for "newest friendship first", `follows_pair` for [`followed_among`].
 //!
-//! `friend_since` is set on both rows of a mutual follow and NULL otherwise; [`follow`] and
-//! [`unfollow`] keep it in the same transaction as the rows and the counters.
+//! Two columns are kept for the friend list, each in the transaction that changes what it
+//! reflects: `friend_since`, set on both rows of a mutual follow and NULL otherwise, by
+//! [`follow`] and [`unfollow`]; `last_message_id`, the latest message between the row's two
+//! users, by [`follow`] (a new row starts with it) and by [`message_sent`].
 
 use std::collections::HashSet;
 
@@ -19,13 +21,21 @@ use crate::ports::{Dialect, Sql, SqlError, Value};
 /// Run it inside [`crate::db::transaction`], so the rows and the counters move together.
 pub fn follow(sql: &dyn Sql, follower: i64, followee: i64, now_ms: i64) -> Result<bool, SqlError> {
     let statement = format!(
-        "{} INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+        "{} INTO follows (follower_id, followee_id, created_at, last_message_id) \
+         VALUES (?, ?, ?, ({LATEST_MESSAGE_ID}))",
         insert_ignore(sql.dialect())
     );
+    let (lo, hi) = crate::messages::conversation(follower, followee);
     let inserted = execute_counted(
         sql,
         &statement,
-        &[follower.into(), followee.into(), now_ms.into()],
+        &[
+            follower.into(),
+            followee.into(),
+            now_ms.into(),
+            lo.into(),
+            hi.into(),
+        ],
     )? > 0;
     if inserted {
         move_counters(sql, follower, followee, 1)?;
@@ -60,6 +70,34 @@ pub fn unfollow(sql: &dyn Sql, follower: i64, followee: i64) -> Result<bool, Sql
 
 const SET_FRIEND_SINCE: &str =
     "UPDATE follows SET friend_since = ? WHERE follower_id = ? AND followee_id = ?";
+
+/// The id of the latest message of the conversation (user_lo, user_hi) = (?, ?): one seek of
+/// the covering index `messages_conversation_time`.
+const LATEST_MESSAGE_ID: &str =
+    "SELECT x.id FROM messages x WHERE x.user_lo = ? AND x.user_hi = ? \
+     ORDER BY x.create_time DESC LIMIT 1";
+
+/// A message between `from` and `to` was just stored with `create_time`: it is the latest of
+/// their conversation, so it becomes `last_message_id` of their follow rows, if any. Run it
+/// in the send's transaction, after the insert.
+pub fn message_sent(sql: &dyn Sql, from: i64, to: i64, create_time: i64) -> Result<(), SqlError> {
+    let (lo, hi) = crate::messages::conversation(from, to);
+    sql.execute(
+        "UPDATE follows SET last_message_id = \
+           (SELECT x.id FROM messages x \
+             WHERE x.user_lo = ? AND x.user_hi = ? AND x.create_time = ?) \
+         WHERE follower_id = ? AND followee_id = ? OR follower_id = ? AND followee_id = ?",
+        &[
+            lo.into(),
+            hi.into(),
+            create_time.into(),
+            from.into(),
+            to.into(),
+            to.into(),
+            from.into(),
+        ],
+    )
+}
 
 /// One UPDATE for both users (relative, so concurrent transactions compose). InnoDB locks the
 /// two rows in primary-key order whatever the follow's direction, so A→B and B→A cannot deadlock
@@ -123,37 +161,51 @@ pub struct FriendRow {
     pub last_content: Option<String>,
 }
 
+/// Whose conversations a friend list previews: the owner's own (what the client shows), or
+/// another viewer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Previews {
+    Own,
+    Viewer(i64),
+}
+
 /// The statement behind [`friends_with_previews`], public for the query-plan tests.
 ///
 /// The owner's friends are the owner's follows with a `friend_since`, newest friendship first
 /// (ties: the owner's newer follow first), cut at `limit`: a backward range of the covering
-/// index `follows_friend_time`, no sort; each row joins the friend's profile
-/// (`users`, so the list needs no `IN` lookup afterwards) and the latest message of the
-/// (viewer, friend) conversation: its id from `messages_conversation_time` alone (equality on
-/// (user_lo, user_hi), `ORDER BY create_time DESC LIMIT 1`: one seek of a covering index,
-/// however long the history), then one lookup by id for sender and content.
+/// index `follows_friends`, no sort. Each row joins the friend's profile (`users`, so the list
+/// needs no `IN` lookup afterwards) and the latest message of the preview's conversation:
+/// for the owner's own, by the row's `last_message_id` (a lookup by id); for another viewer's,
+/// its id searched in `messages_conversation_time` (equality on (user_lo, user_hi),
+/// `ORDER BY create_time DESC LIMIT 1`: one seek of a covering index, however long the
+/// history), then the lookup by id.
 ///
 /// One flat join, no derived table: SQLite would materialise one into a temporary b-tree.
 /// Portable: plain CASE instead of MIN/MAX/GREATEST, no window functions.
 ///
-/// Parameters: the viewer 4 times, then the owner.
-pub fn friends_statement(dialect: Dialect, limit: usize) -> String {
-    // Naming the index also makes it the migration's last word: a database whose migration to
-    // `friend_since` was cut short (MySQL commits DDL statement by statement) lacks it, and this
-    // statement's "no such index" sends the request through the migration again.
+/// Parameters: the owner; for [`Previews::Viewer`], the viewer 4 times before it.
+pub fn friends_statement(dialect: Dialect, limit: usize, previews: Previews) -> String {
+    // Naming the index also makes it the migration's last word: a database whose migration
+    // was cut short (MySQL commits DDL statement by statement) lacks it, and this statement's
+    // "no such index" sends the request through the migration again.
     let by_friendship = match dialect {
-        Dialect::Sqlite => "INDEXED BY follows_friend_time",
-        Dialect::Mysql => "FORCE INDEX (follows_friend_time)",
+        Dialect::Sqlite => "INDEXED BY follows_friends",
+        Dialect::Mysql => "FORCE INDEX (follows_friends)",
+    };
+    let latest = match previews {
+        Previews::Own => "a.last_message_id",
+        Previews::Viewer(_) => {
+            "(SELECT x.id FROM messages x \
+               WHERE x.user_lo = CASE WHEN a.followee_id < ? THEN a.followee_id ELSE ? END \
+                 AND x.user_hi = CASE WHEN a.followee_id < ? THEN ? ELSE a.followee_id END \
+               ORDER BY x.create_time DESC LIMIT 1)"
+        }
     };
     format!(
         "SELECT m.from_user_id, m.content, {profile} \
            FROM follows a {by_friendship} \
            JOIN users u ON u.id = a.followee_id \
-           LEFT JOIN messages m ON m.id = \
-                (SELECT x.id FROM messages x \
-                  WHERE x.user_lo = CASE WHEN a.followee_id < ? THEN a.followee_id ELSE ? END \
-                    AND x.user_hi = CASE WHEN a.followee_id < ? THEN ? ELSE a.followee_id END \
-                  ORDER BY x.create_time DESC LIMIT 1) \
+           LEFT JOIN messages m ON m.id = {latest} \
           WHERE a.follower_id = ? AND a.friend_since IS NOT NULL \
           ORDER BY a.friend_since DESC, a.id DESC \
           LIMIT {limit}",
@@ -162,17 +214,20 @@ pub fn friends_statement(dialect: Dialect, limit: usize) -> String {
 }
 
 /// `owner`'s friends (mutual follows), newest friendship first, at most `limit`, each with the
-/// latest message between `viewer` and that friend. One statement.
+/// latest message of the conversation `previews` names. One statement.
 pub fn friends_with_previews(
     sql: &dyn Sql,
     owner: i64,
-    viewer: i64,
+    previews: Previews,
     limit: usize,
     urls: &crate::urls::Urls,
 ) -> Result<Vec<FriendRow>, SqlError> {
-    let mut params = vec![Value::Int(viewer); 4];
+    let mut params = match previews {
+        Previews::Own => Vec::with_capacity(1),
+        Previews::Viewer(viewer) => vec![Value::Int(viewer); 4],
+    };
     params.push(Value::Int(owner));
-    sql.query(&friends_statement(sql.dialect(), limit), &params)?
+    sql.query(&friends_statement(sql.dialect(), limit, previews), &params)?
         .iter()
         .map(|row| {
             Ok(FriendRow {

@@ -88,21 +88,28 @@ fn apply_pending(sql: &dyn Sql) -> Result<i64, SqlError> {
     Ok(schema::latest_version().max(current))
 }
 
-/// A MySQL `ALTER TABLE … ADD COLUMN` or `CREATE INDEX`: MySQL has no `IF NOT EXISTS` for
-/// them, so running one again answers "duplicate", which means done.
+/// A MySQL `ALTER TABLE … ADD COLUMN`, `CREATE INDEX` or `DROP INDEX`: MySQL has no
+/// `IF (NOT) EXISTS` for them, so running one again answers that the column or index is there
+/// already (or gone already), which means done.
 pub fn repeats_as_duplicate(statement: &str) -> bool {
+    let unguarded = !statement.contains("IF NOT EXISTS") && !statement.contains("IF EXISTS");
     statement.starts_with("ALTER TABLE ") && statement.contains(" ADD COLUMN ")
-        || statement.starts_with("CREATE INDEX ") && !statement.contains("IF NOT EXISTS")
+        || (statement.starts_with("CREATE INDEX ") || statement.starts_with("DROP INDEX "))
+            && unguarded
 }
 
-/// MySQL 1060 "Duplicate column name", 1061 "Duplicate key name".
+/// MySQL 1060 "Duplicate column name", 1061 "Duplicate key name", 1091 "Can't DROP …; check
+/// that column/key exists".
 fn is_duplicate_schema(e: &SqlError) -> bool {
     let msg = e.to_string();
     let lower = msg.to_ascii_lowercase();
-    msg.contains("1060")
-        || msg.contains("1061")
+    ["1060", "1061", "1091"]
+        .iter()
+        .any(|code| msg.contains(code))
         || lower.contains("duplicate column name")
         || lower.contains("duplicate key name")
+        || lower.contains("check that column/key exists")
+        || lower.contains("check that it exists")
 }
 
 /// The applied version, 0 for a fresh database.

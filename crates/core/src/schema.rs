@@ -60,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE_V2,
         mysql: MYSQL_V2,
     },
+    Migration {
+        version: 3,
+        description: "follows.last_message_id: friend list previews without a per-friend search",
+        sqlite: SQLITE_V3,
+        mysql: MYSQL_V3,
+    },
 ];
 
 /// `follows.friend_since`: on both rows of a mutual follow, the time the second of the two
@@ -83,6 +89,37 @@ const MYSQL_V2: &[&str] = &[
        JOIN follows r ON r.follower_id = a.followee_id AND r.followee_id = a.follower_id
         SET a.friend_since = GREATEST(a.created_at, r.created_at)",
     "CREATE INDEX follows_friend_time ON follows (follower_id, friend_since, id, followee_id)",
+];
+
+/// `follows.last_message_id`: on every follow row, the latest message between its two users
+/// (either direction), NULL if they never exchanged one. A send sets it on the pair's rows in
+/// its transaction, a new follow row starts with it, and `follows_friends` (which replaces
+/// `follows_friend_time`) covers it, so one's own friend list reads each preview by id instead
+/// of searching the conversation for its latest message (SQLite, 100 friends: 70 → 52 µs).
+/// The UPDATE backfills; it is idempotent. The new index comes before the old one goes, and a
+/// repeated MySQL `DROP INDEX` that finds nothing counts as done ([`crate::migrate`]).
+const SQLITE_V3: &[&str] = &[
+    "ALTER TABLE follows ADD COLUMN last_message_id INTEGER",
+    "UPDATE follows SET last_message_id = (
+        SELECT x.id FROM messages x
+         WHERE x.user_lo = MIN(follows.follower_id, follows.followee_id)
+           AND x.user_hi = MAX(follows.follower_id, follows.followee_id)
+         ORDER BY x.create_time DESC LIMIT 1)",
+    "CREATE INDEX IF NOT EXISTS follows_friends
+        ON follows (follower_id, friend_since, id, followee_id, last_message_id)",
+    "DROP INDEX IF EXISTS follows_friend_time",
+];
+
+const MYSQL_V3: &[&str] = &[
+    "ALTER TABLE follows ADD COLUMN last_message_id BIGINT NULL",
+    "UPDATE follows a SET a.last_message_id = (
+        SELECT x.id FROM messages x
+         WHERE x.user_lo = LEAST(a.follower_id, a.followee_id)
+           AND x.user_hi = GREATEST(a.follower_id, a.followee_id)
+         ORDER BY x.create_time DESC LIMIT 1)",
+    "CREATE INDEX follows_friends
+        ON follows (follower_id, friend_since, id, followee_id, last_message_id)",
+    "DROP INDEX follows_friend_time ON follows",
 ];
 
 pub fn latest_version() -> i64 {

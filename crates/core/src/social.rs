@@ -17,9 +17,9 @@
 //! SQL statements per request (every list is constant, whatever its length):
 //! | endpoint | statements |
 //! |---|---|
-//! | relation/action | 6 when a row moves (BEGIN, users, insert/delete, changes(), counters, COMMIT), 5 when nothing changes |
+//! | relation/action | a follow 8 (BEGIN, users, insert, changes(), counters, the reverse row's `friend_since`, changes(), COMMIT) and a 9th for its own `friend_since` when it makes a friendship; an unfollow 7 (delete, changes(), counters, the reverse row's `friend_since`); 5 when nothing changes; plus `PRAGMA synchronous` on SQLite |
 //! | follow/list, follower/list | at most 3: ids, users (the owner included, so an unknown owner costs nothing extra), the viewer's follows |
-//! | friend/list | at most 3: friends with their message previews, users (owner and viewer included), the viewer's follows |
+//! | friend/list | 2 for one's own list (friends with their message previews, users: owner and viewer), 3 for another's (and the viewer's follows) |
 
 use serde::Serialize;
 
@@ -29,7 +29,7 @@ use crate::api::{
 use crate::auth;
 use crate::db::transaction;
 use crate::env::Env;
-use crate::follows::{self, FriendRow};
+use crate::follows::{self, FriendRow, Previews};
 use crate::json::Object;
 use crate::messages;
 use crate::migrate::with_schema;
@@ -166,8 +166,13 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
     let viewer = auth::verified_token_user(env, params)?;
     let owner = params.required_id("user_id")?;
     let urls = env.urls();
+    let previews = if viewer == owner {
+        Previews::Own
+    } else {
+        Previews::Viewer(viewer)
+    };
     with_schema(env.sql, || {
-        let friends = follows::friends_with_previews(env.sql, owner, viewer, LIST_LIMIT, &urls)?;
+        let friends = follows::friends_with_previews(env.sql, owner, previews, LIST_LIMIT, &urls)?;
         // Only existence: the friends' profiles came with the list.
         let found = users::load_many(env.sql, &[owner, viewer], None, &urls)?;
         if !found.contains_key(&viewer) {

@@ -606,8 +606,9 @@ fn statements_per_request() {
     send(&env, &tb, a, "x").unwrap();
     assert_eq!(
         counting.calls(),
-        6,
-        "PRAGMA synchronous (SQLite writes only), BEGIN, users, latest, INSERT, COMMIT"
+        7,
+        "PRAGMA synchronous (SQLite writes only), BEGIN, users, latest, INSERT, \
+         the pair's follows' last_message_id, COMMIT"
     );
     for _ in 0..20 {
         send(&w.env(), &tb, a, "more").unwrap();

@@ -11,6 +11,7 @@ use support::world;
 use tikspin_core::api::{self, Reply};
 use tikspin_core::auth::jwt;
 use tikspin_core::db::transaction;
+use tikspin_core::follows::Previews;
 use tikspin_core::migrate::migrate;
 use tikspin_core::social::{self, FriendList, UserList, LIST_LIMIT};
 use tikspin_core::testing::{CountingSql, SqliteSql};
@@ -450,6 +451,96 @@ fn friends_are_mutual_follows_with_the_viewers_latest_message() {
 }
 
 #[test]
+fn previews_include_messages_from_before_the_friendship() {
+    let mut w = world();
+    let (a, ta) = user(&w.sql, "a");
+    let (b, tb) = user(&w.sql, "b");
+    let (c, tc) = user(&w.sql, "c");
+    w.now_ms = NOW;
+    // Strangers chat, then become friends: the new follow rows start with the latest message.
+    send(&w.env(), &ta, b, "before").unwrap();
+    send(&w.env(), &tb, a, "still before").unwrap();
+    follow(&w, &ta, b);
+    // A message while only a→b exists, then b follows back.
+    send(&w.env(), &ta, b, "one way").unwrap();
+    follow(&w, &tb, a);
+    let preview = |owner: i64, token: &str| -> Vec<(i64, String, i64)> {
+        friend_list(&w.env(), owner, token)
+            .unwrap()
+            .user_list
+            .into_iter()
+            .map(|f| (f.user.id, f.message, f.msg_type))
+            .collect()
+    };
+    assert_eq!(preview(a, &ta), vec![(b, "one way".to_owned(), 1)]);
+    assert_eq!(preview(b, &tb), vec![(a, "one way".to_owned(), 0)]);
+    // Unfollow and follow again: the preview comes back with the new row.
+    act(&w.env(), &ta, b, "2").unwrap();
+    send(&w.env(), &tb, a, "while apart").unwrap();
+    follow(&w, &ta, b);
+    assert_eq!(preview(a, &ta), vec![(b, "while apart".to_owned(), 0)]);
+    // c's messages with a do not leak into a–b.
+    follow(&w, &ta, c);
+    follow(&w, &tc, a);
+    send(&w.env(), &tc, a, "from c").unwrap();
+    assert_eq!(
+        preview(a, &ta),
+        vec![
+            (c, "from c".to_owned(), 0),
+            (b, "while apart".to_owned(), 0)
+        ]
+    );
+}
+
+/// The preview one's own list reads by id (kept by follows and sends) is the one a search of
+/// the conversation finds, through any mix of follows, unfollows and messages.
+#[test]
+fn kept_previews_match_searched_ones() {
+    let mut w = world();
+    let people: Vec<(i64, String)> = (0..5).map(|i| user(&w.sql, &format!("p{i}"))).collect();
+    let urls = w.env().urls();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for step in 0..300 {
+        w.now_ms = NOW + step / 3;
+        let (from, to) = (next(5), next(5));
+        if from == to {
+            continue;
+        }
+        let (to_id, from_token) = (people[to].0, &people[from].1);
+        match next(4) {
+            0 => act(&w.env(), from_token, to_id, "2").unwrap(),
+            1 => act(&w.env(), from_token, to_id, "1").unwrap(),
+            _ => send(&w.env(), from_token, to_id, &format!("m{step}")).unwrap(),
+        }
+        for (owner, _) in &people {
+            let kept = tikspin_core::follows::friends_with_previews(
+                &w.sql,
+                *owner,
+                Previews::Own,
+                LIST_LIMIT,
+                &urls,
+            )
+            .unwrap();
+            let searched = tikspin_core::follows::friends_with_previews(
+                &w.sql,
+                *owner,
+                Previews::Viewer(*owner),
+                LIST_LIMIT,
+                &urls,
+            )
+            .unwrap();
+            assert_eq!(kept, searched, "step {step}, owner {owner}");
+        }
+    }
+}
+
+#[test]
 fn friend_list_requires_a_token_of_a_living_user_and_a_known_owner() {
     let w = world();
     let (a, ta) = user(&w.sql, "a");
@@ -499,6 +590,7 @@ fn populate(sql: &dyn Sql, n: usize) -> (i64, String) {
                      VALUES (?, ?, ?, ?, ?, ?)",
                     &[lo.into(), hi.into(), id.into(), owner.into(), format!("m{i}-{t}").into(), (NOW + t).into()],
                 )?;
+                tikspin_core::follows::message_sent(tx, id, owner, NOW + t)?;
             }
         }
         Ok::<_, SqlError>((owner, token))
@@ -596,40 +688,58 @@ fn relation_action_statements() {
     assert_eq!(calls, vec![9, 6, 8, 6]);
 }
 
-#[test]
-fn friend_query_reads_friendships_and_latest_messages_by_index() {
+fn friend_query_plan(previews: Previews) -> String {
     let sql = SqliteSql::memory();
     migrate(&sql).unwrap();
+    let params = match previews {
+        Previews::Own => 1,
+        Previews::Viewer(_) => 5,
+    };
     let plan = sql
         .query(
             &format!(
                 "EXPLAIN QUERY PLAN {}",
-                tikspin_core::follows::friends_statement(tikspin_core::Dialect::Sqlite, LIST_LIMIT)
+                tikspin_core::follows::friends_statement(
+                    tikspin_core::Dialect::Sqlite,
+                    LIST_LIMIT,
+                    previews
+                )
             ),
-            &vec![tikspin_core::Value::Int(1); 5],
+            &vec![tikspin_core::Value::Int(1); params],
         )
         .unwrap();
     let details: Vec<String> = plan.iter().map(|r| r.text(3).unwrap().to_owned()).collect();
-    let text = details.join("\n");
+    details.join("\n")
+}
+
+#[test]
+fn friend_query_reads_friendships_and_latest_messages_by_index() {
+    for previews in [Previews::Own, Previews::Viewer(2)] {
+        let text = friend_query_plan(previews);
+        assert!(
+            text.contains("COVERING INDEX follows_friends"),
+            "friends (and their last message ids) come from the friendship index alone:\n{text}"
+        );
+        assert!(
+            !text.contains("SCAN a") && !text.contains("TEMP B-TREE"),
+            "no scan of follows, no sort:\n{text}"
+        );
+        assert!(
+            !text.contains("SCAN x") && !text.contains("SCAN m"),
+            "no scan of messages:\n{text}"
+        );
+    }
+    // One's own list reads each preview by the id its follow row keeps.
+    let own = friend_query_plan(Previews::Own);
     assert!(
-        text.contains("messages_conversation_time"),
-        "the preview must use the conversation index:\n{text}"
+        !own.contains("messages_conversation_time"),
+        "no search for the latest message:\n{own}"
     );
+    // Another viewer's previews are found in the conversation index.
+    let other = friend_query_plan(Previews::Viewer(2));
     assert!(
-        !text.contains("SCAN x") && !text.contains("SCAN m"),
-        "no scan of messages:\n{text}"
-    );
-    assert!(
-        text.contains("COVERING INDEX messages_conversation_time"),
-        "the latest message's id comes from the index alone:\n{text}"
-    );
-    assert!(
-        text.contains("COVERING INDEX follows_friend_time"),
-        "friends come from the friendship index alone:\n{text}"
-    );
-    assert!(
-        !text.contains("SCAN a") && !text.contains("TEMP B-TREE"),
-        "no scan of follows, no sort:\n{text}"
+        other.contains("COVERING INDEX messages_conversation_time"),
+        "the latest message's id comes from the conversation index alone:\n{other}"
     );
 }
 
@@ -788,8 +898,26 @@ fn a_database_from_before_friend_since_is_upgraded_by_the_first_friend_list() {
             .unwrap();
     }
 
+    // Messages of the older release: a–b twice (b's is the latest), none with c.
+    for (from, to, text, at) in [(a, b, "ab", 7), (b, a, "ba", 8)] {
+        w.sql
+            .execute(
+                "INSERT INTO messages (user_lo, user_hi, from_user_id, to_user_id, content, create_time) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                &[a.min(b).into(), a.max(b).into(), from.into(), to.into(), text.into(), (NOW + at).into()],
+            )
+            .unwrap();
+    }
+
     // The friend list's statement finds no `friend_since`, migrates, and runs again.
-    assert_eq!(ids_of(&friend_list(&w.env(), a, &ta).unwrap()), vec![b, c]);
+    let list = friend_list(&w.env(), a, &ta).unwrap();
+    assert_eq!(ids_of(&list), vec![b, c]);
+    let previews: Vec<(&str, i64)> = list
+        .user_list
+        .iter()
+        .map(|f| (f.message.as_str(), f.msg_type))
+        .collect();
+    assert_eq!(previews, vec![("ba", 0), ("", 0)], "backfilled previews");
     assert_eq!(
         tikspin_core::migrate::current_version(&w.sql).unwrap(),
         tikspin_core::schema::latest_version()
