@@ -41,25 +41,19 @@ pub fn latest_time(raw: Option<&str>, now_ms: i64) -> i64 {
 
 /// `"MM-DD"` of an epoch-ms instant in the zone `offset_minutes` east of UTC.
 pub fn format_mm_dd(epoch_ms: i64, offset_minutes: i32) -> String {
-    let local_ms = epoch_ms.saturating_add(i64::from(offset_minutes) * 60_000);
-    let days = local_ms.div_euclid(86_400_000);
-    let (_, month, day) = civil_from_days(days);
-    format!("{month:02}-{day:02}")
-}
-
-/// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let local_secs = epoch_ms
+        .div_euclid(1000)
+        .saturating_add(i64::from(offset_minutes) * 60);
+    // Beyond the years `time` represents (±9999), the nearest one it does.
+    let local = time::OffsetDateTime::from_unix_timestamp(local_secs).unwrap_or_else(|_| {
+        let edge = if local_secs < 0 {
+            time::PrimitiveDateTime::MIN
+        } else {
+            time::PrimitiveDateTime::MAX
+        };
+        edge.assume_utc()
+    });
+    format!("{:02}-{:02}", u8::from(local.month()), local.day())
 }
 
 #[cfg(test)]
@@ -106,5 +100,8 @@ mod tests {
         assert_eq!(format_mm_dd(1_709_208_000_000, 480), "02-29");
         // 2000-03-01T00:00:00Z minus one ms is Feb 29 of a 400-year leap year.
         assert_eq!(format_mm_dd(951_868_800_000 - 1, 0), "02-29");
+        // Instants past year ±9999 read as the last or first day `time` has, not a panic.
+        assert_eq!(format_mm_dd(i64::MAX, 840), "12-31");
+        assert_eq!(format_mm_dd(i64::MIN, -720), "01-01");
     }
 }

@@ -367,33 +367,16 @@ fn canonical_headers(headers: &[(String, String)]) -> (String, String) {
     (block, names.join(";"))
 }
 
-/// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` for a Unix time (UTC; proleptic Gregorian, years ≤ 9999).
+/// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` for a Unix time (UTC; years up to 9999, later times read
+/// as the last second of 9999).
 pub fn format_amz_date(unix_secs: u64) -> (String, String) {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let date = format!("{y:04}{m:02}{d:02}");
-    let stamp = format!(
-        "{date}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let t = i64::try_from(unix_secs)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
+    let date = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
+    let stamp = format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second());
     (date, stamp)
-}
-
-/// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -412,6 +395,7 @@ mod tests {
         assert_eq!(format_amz_date(951_782_400).1, "20000229T000000Z");
         assert_eq!(format_amz_date(978_307_199).1, "20001231T235959Z");
         assert_eq!(format_amz_date(4_107_542_400).1, "21000301T000000Z");
+        assert_eq!(format_amz_date(u64::MAX).1, "99991231T235959Z");
     }
 
     #[test]
