@@ -31,15 +31,6 @@ impl<T: WriteJson> WriteJson for [T] {
     }
 }
 
-impl<T: WriteJson> WriteJson for Option<T> {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        match self {
-            Some(value) => value.write_json(out),
-            None => out.extend_from_slice(b"null"),
-        }
-    }
-}
-
 /// An object being written: `{` on [`Object::begin`], a comma before every field but the
 /// first, `}` on [`Object::end`]. Keys are trusted to need no escaping (they are the API's
 /// field names, checked in debug builds).

@@ -130,14 +130,13 @@ impl<'a> Row<'a> {
     pub fn i64(&self, col: usize) -> Result<i64, SqlError> {
         match self.value(col)? {
             Value::Int(v) => Ok(*v),
-            _ => self.i64_from_other(col),
+            other => self.i64_from_other(col, other),
         }
     }
 
     #[cold]
-    fn i64_from_other(&self, col: usize) -> Result<i64, SqlError> {
-        match self.value(col)? {
-            Value::Int(v) => Ok(*v),
+    fn i64_from_other(&self, col: usize, value: &Value) -> Result<i64, SqlError> {
+        match value {
             Value::Text(s) => s.trim().parse().map_err(|_| self.mismatch(col, "integer")),
             _ => Err(self.mismatch(col, "integer")),
         }
@@ -159,14 +158,13 @@ impl<'a> Row<'a> {
     pub fn text(&self, col: usize) -> Result<&'a str, SqlError> {
         match self.value(col)? {
             Value::Text(s) => Ok(s),
-            _ => self.text_from_other(col),
+            other => self.text_from_other(col, other),
         }
     }
 
     #[cold]
-    fn text_from_other(&self, col: usize) -> Result<&'a str, SqlError> {
-        match self.value(col)? {
-            Value::Text(s) => Ok(s),
+    fn text_from_other(&self, col: usize, value: &'a Value) -> Result<&'a str, SqlError> {
+        match value {
             // MySQL VARBINARY/BLOB columns may arrive as bytes even when they hold UTF-8.
             Value::Blob(b) => std::str::from_utf8(b).map_err(|_| self.mismatch(col, "text")),
             _ => Err(self.mismatch(col, "text")),

@@ -166,7 +166,8 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
     let viewer = auth::verified_token_user(env, params)?;
     let owner = params.required_id("user_id")?;
     let urls = env.urls();
-    let previews = if viewer == owner {
+    let own_list = viewer == owner;
+    let previews = if own_list {
         Previews::Own
     } else {
         Previews::Viewer(viewer)
@@ -183,7 +184,6 @@ pub fn friend_list(env: &Env<'_>, params: &Params) -> Result<FriendList, ApiErro
         }
         // Reading one's own friends, every friend is followed by the viewer (that is what a
         // friend is), so only another's list needs the follows lookup.
-        let own_list = viewer == owner;
         let followed = if own_list {
             Default::default()
         } else {
