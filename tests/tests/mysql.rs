@@ -153,30 +153,15 @@ fn every_route_group_works_on_mysql() {
     assert_eq!(expect_ok(&comments)["comment_list"][0]["content"], text);
 
     // Mutual follows make friends; chat in both directions.
-    expect_ok(
-        &c.post_empty(&format!(
-            "/douyin/relation/action/?token={fan_token}&to_user_id={author}&action_type=1"
-        ))
-        .json(),
-    );
-    expect_ok(
-        &c.post_empty(&format!(
-            "/douyin/relation/action/?token={author_token}&to_user_id={fan}&action_type=1"
-        ))
-        .json(),
-    );
+    follow(c, &fan_token, author);
+    follow(c, &author_token, fan);
     assert_eq!(user(c, &fan_token, author)["follower_count"], 1);
-    expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=hi")).json());
-    expect_ok(&c.post_empty(&format!("/douyin/message/action/?token={fan_token}&to_user_id={author}&action_type=1&content=again")).json());
-    let friends = c
-        .get(&format!(
-            "/douyin/relation/friend/list/?user_id={author}&token={author_token}"
-        ))
-        .json();
-    let friend = &expect_ok(&friends)["user_list"][0];
-    assert_eq!(friend["id"], fan);
-    assert_eq!(friend["message"], "again");
-    assert_eq!(friend["msgType"], 0);
+    send(c, &fan_token, author, "hi");
+    send(c, &fan_token, author, "again");
+    assert_eq!(
+        friend_previews(c, author, &author_token),
+        vec![(fan, "again".into(), 0)]
+    );
     let chat = c
         .get(&format!(
             "/douyin/message/chat/?token={author_token}&to_user_id={fan}&pre_msg_time=0"
@@ -258,14 +243,27 @@ fn a_mysql_database_from_an_older_release_is_upgraded_by_the_first_friend_list()
         "5"
     );
     // And the upgraded schema keeps friendships from here on.
+    follow(c, &td, a);
+    let ids = |list: Vec<(i64, String, i64)>| list.into_iter().map(|f| f.0).collect::<Vec<_>>();
+    assert_eq!(ids(friend_previews(c, a, &ta)), vec![d, b, cc]);
+}
+
+fn follow(c: &Client, token: &str, to: i64) {
     expect_ok(
         &c.post_empty(&format!(
-            "/douyin/relation/action/?token={td}&to_user_id={a}&action_type=1"
+            "/douyin/relation/action/?token={token}&to_user_id={to}&action_type=1"
         ))
         .json(),
     );
-    let ids = |list: Vec<(i64, String, i64)>| list.into_iter().map(|f| f.0).collect::<Vec<_>>();
-    assert_eq!(ids(friend_previews(c, a, &ta)), vec![d, b, cc]);
+}
+
+fn send(c: &Client, token: &str, to: i64, content: &str) {
+    expect_ok(
+        &c.post_empty(&format!(
+            "/douyin/message/action/?token={token}&to_user_id={to}&action_type=1&content={content}"
+        ))
+        .json(),
+    );
 }
 
 /// `user_id`'s friend list as (id, message, msgType).
@@ -311,20 +309,9 @@ fn a_mysql_migration_cut_short_after_dropping_an_index_completes() {
     let c = &h.client;
     let (a, ta) = register(c, "cuta");
     let (b, tb) = register(c, "cutb");
-    for (token, to) in [(&ta, b), (&tb, a)] {
-        expect_ok(
-            &c.post_empty(&format!(
-                "/douyin/relation/action/?token={token}&to_user_id={to}&action_type=1"
-            ))
-            .json(),
-        );
-    }
-    expect_ok(
-        &c.post_empty(&format!(
-            "/douyin/message/action/?token={tb}&to_user_id={a}&action_type=1&content=hey"
-        ))
-        .json(),
-    );
+    follow(c, &ta, b);
+    follow(c, &tb, a);
+    send(c, &tb, a, "hey");
     assert_eq!(friend_previews(c, a, &ta), vec![(b, "hey".into(), 0)]);
     assert_eq!(
         db.sql("SELECT MAX(version) FROM schema_version")
