@@ -223,7 +223,7 @@ seed_app() {
     log "seeding the app (users, videos, comments, friends)"
     r="$(register "$B" bench0)"; TOKEN="$(json_field "['token']" <<<"$r")"
     r="$(register "$B" peer0)"; PEER="$(json_field "['user_id']" <<<"$r")"
-    local clip="$ROOT/../shared/fixtures/landscape-2s-noaudio.mp4"
+    local clip="${TIKSPIN_FIXTURES:-$ROOT/tests/fixtures}/landscape-2s-noaudio.mp4"
     for i in $(seq 1 31); do
         curl -fsS -F "data=@$clip" -F "token=$TOKEN" -F "title=bench $i" "$B/douyin/publish/action/" >/dev/null
     done

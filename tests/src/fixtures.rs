@@ -1,4 +1,4 @@
-//! The shared test videos (`../shared/fixtures`, or `TIKSPIN_FIXTURES`), what ffprobe/ffmpeg
+//! The test videos (`tests/fixtures`, or `TIKSPIN_FIXTURES`), what ffprobe/ffmpeg
 //! say about the good ones, and a JPEG decoder to compare covers with them.
 //!
 //! Cover fingerprints ([`Fixture::fingerprint`]) are the mean luma (0.299 R + 0.587 G + 0.114 B)
@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use crate::workspace_root;
 
-/// `TIKSPIN_FIXTURES`, else `../shared/fixtures` next to the workspace.
+/// `TIKSPIN_FIXTURES`, else the repository's `tests/fixtures`.
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("TIKSPIN_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"))
+        .unwrap_or_else(|| workspace_root().join("tests/fixtures"))
 }
 
 pub fn fixture_bytes(name: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@
 //!   fresh state dir, waits for health, and stops it on drop; or, with `TIKSPIN_BASE_URL` set,
 //!   points the tests at that server instead (for example a real `spin up`).
 //! - [`api`]: the requests every suite makes alike (envelope checks, registering, multipart).
-//! - [`fixtures`]: the shared test videos and a JPEG decoder for their covers.
+//! - [`fixtures`]: the test videos (`tests/fixtures`) and a JPEG decoder for their covers.
 
 pub mod api;
 pub mod client;

@@ -22,7 +22,7 @@
 //!   issue's bound (the 7.8 MB upload within 2x the memory of the 170 KB one) asserted.
 //!
 //! Needs `s3s-fs` (`cargo install s3s-fs@0.14.1 --features binary --locked`) and, for the worker
-//! test, `redis-server`; missing either is a failure. Fixtures: `../shared/fixtures`
+//! test, `redis-server`; missing either is a failure. Fixtures: `tests/fixtures`
 //! (`TIKSPIN_FIXTURES`).
 
 use std::collections::BTreeMap;

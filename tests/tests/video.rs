@@ -12,7 +12,7 @@
 //! `blob:K:<n>` and `blob:K:meta`), so "nothing was left behind" is checked, not assumed.
 //!
 //! Covers are compared with the fixtures' first frames by fingerprint (`tikspin_e2e::fixtures`).
-//! Fixtures live in `../shared/fixtures` (override with `TIKSPIN_FIXTURES`).
+//! Fixtures live in `tests/fixtures` (override with `TIKSPIN_FIXTURES`).
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

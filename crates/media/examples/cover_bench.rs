@@ -1,6 +1,7 @@
 //! Prints how long cover extraction takes per fixture, natively.
 //!
 //! `cargo run -p tikspin-media --release --example cover_bench [FIXTURES_DIR] [OUT_DIR]`
+//! FIXTURES_DIR defaults to `TIKSPIN_FIXTURES`, else the repository's `tests/fixtures`.
 //! With OUT_DIR, also writes each cover there for a look.
 
 use std::time::{Duration, Instant};
@@ -20,9 +21,12 @@ const FIXTURES: [&str; 5] = [
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures").to_string()
-    });
+    let dir = args
+        .next()
+        .or_else(|| std::env::var("TIKSPIN_FIXTURES").ok())
+        .unwrap_or_else(|| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures").to_string()
+        });
     let out = args.next();
     println!(
         "{:<26} {:>10} {:>9} {:>12} {:>12} {:>9} {:>7}  fnv",

@@ -672,7 +672,7 @@ mod tests {
     fn portrait() -> Vec<u8> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/portrait-3s.mp4"
+            "/../../tests/fixtures/portrait-3s.mp4"
         );
         let dir = std::env::var("TIKSPIN_FIXTURES").ok();
         let path = dir.map_or(path.to_string(), |d| format!("{d}/portrait-3s.mp4"));

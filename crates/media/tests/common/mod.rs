@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use tikspin_media::{MediaError, UploadInspector, VideoInfo};
 
-/// The shared fixtures live beside the repository (`shared/fixtures`); `TIKSPIN_FIXTURES`
-/// points elsewhere.
+/// The fixtures live in the repository's `tests/fixtures`; `TIKSPIN_FIXTURES` points
+/// elsewhere.
 pub fn fixtures_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("TIKSPIN_FIXTURES") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
