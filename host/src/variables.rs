@@ -197,6 +197,7 @@ mod tests {
 spin_manifest_version = 2
 [application]
 name = "t"
+[trigger]
 [variables]
 a = { default = "from-default" }
 b = { default = "from-default" }
