@@ -41,12 +41,29 @@ pub fn build_once(manifest: &Path) {
     built.push(manifest.to_path_buf());
 }
 
+/// The production layout (`spin.production.toml`: the app plus the Redis-triggered worker),
+/// which needs `redis_address`.
+pub fn production_manifest() -> PathBuf {
+    workspace_root().join("spin.production.toml")
+}
+
+/// The manifest a suite's variables call for: the production one when they set the job queue.
+pub fn manifest_for(variables: &[(String, String)]) -> Option<PathBuf> {
+    variables
+        .iter()
+        .any(|(k, _)| k == "redis_address")
+        .then(production_manifest)
+}
+
 pub fn host_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     target.join("release").join("tikspin")
 }
+
+/// The `jwt_secret` of hosts whose suite did not set one.
+pub const TEST_JWT_SECRET: &str = "tikspin-e2e-test-key-0123456789abcdef0123456789abcdef";
 
 /// How to start the host.
 #[derive(Default, Clone)]
@@ -110,6 +127,16 @@ impl TestHost {
         }
         for (k, v) in &config.variables {
             cmd.arg("--variable").arg(format!("{k}={v}"));
+        }
+        // The app requires `jwt_secret` (as Spin does, the host stops without it): a suite that
+        // does not choose one gets a fixed test key.
+        let app_manifest = [workspace_root().join("spin.toml"), production_manifest()]
+            .contains(&manifest);
+        if app_manifest
+            && !config.variables.iter().any(|(k, _)| k == "jwt_secret")
+            && !config.env.iter().any(|(k, _)| k == "SPIN_VARIABLE_JWT_SECRET")
+        {
+            cmd.arg("--variable").arg(format!("jwt_secret={TEST_JWT_SECRET}"));
         }
         cmd.args(&config.extra_args);
         for (k, v) in &config.env {

@@ -14,7 +14,7 @@ use tikspin_e2e::harness::TestHost;
 // ---- the app under test -------------------------------------------------------------------
 
 /// The whole app of `spin.toml` (or `TIKSPIN_BASE_URL`). `user` registers the users this suite
-/// works with; the other components stay out of the way (no `redis_address`, so no Redis
+/// works with; the other components stay out of the way (the embedded layout has no Redis
 /// trigger; the welcome video is seeded only by a feed request, which this suite never makes).
 fn host() -> TestHost {
     TestHost::app()

@@ -73,6 +73,7 @@ fn start_host(vars: &[(&str, &str)], extra_args: &[&str]) -> TestHost {
     ];
     variables.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     TestHost::start(HostConfig {
+        manifest: tikspin_e2e::harness::manifest_for(&variables),
         variables,
         extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         ..Default::default()

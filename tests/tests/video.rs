@@ -61,6 +61,7 @@ fn start_host(vars: &[(&str, &str)]) -> TestHost {
     variables.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     // The whole app: publish needs `user`, likes `interaction`, follows `social`, URLs `media`.
     let host = TestHost::start(HostConfig {
+        manifest: tikspin_e2e::harness::manifest_for(&variables),
         variables,
         ..Default::default()
     });

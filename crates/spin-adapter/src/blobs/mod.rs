@@ -1,8 +1,8 @@
 //! Videos and covers: the blob port, with two backends chosen by variables, not by rebuild.
 //!
-//! - **Embedded** (no `s3_endpoint`): chunks in Spin's key-value store ([`kv`]); the `media`
+//! - **Embedded** (no `s3_bucket`): chunks in Spin's key-value store ([`kv`]); the `media`
 //!   component serves them.
-//! - **S3/MinIO** (`s3_endpoint` set): objects in a bucket over outbound HTTP, SigV4-signed
+//! - **S3/MinIO** (`s3_bucket` set): objects in a bucket over outbound HTTP, SigV4-signed
 //!   ([`s3`]); clients fetch them by presigned or public URLs.
 //!
 //! Either way an upload is streamed with memory bounded by one chunk/part, and nothing is
@@ -57,7 +57,7 @@ pub enum Upload<'a> {
 }
 
 impl BlobStore {
-    /// The backend the deployment chose: S3 when `s3_endpoint` is set, else KV.
+    /// The backend the deployment chose: S3 when `s3_bucket` is set, else KV.
     pub fn open() -> Result<Self, BlobError> {
         match s3::S3Blobs::from_variables()? {
             Some(s3) => Ok(Self::S3(s3)),

@@ -35,16 +35,18 @@ fn signing_error(e: impl std::fmt::Display) -> BlobError {
 }
 
 impl S3Blobs {
-    /// `None` when no object store is configured (`s3_endpoint` empty).
+    /// `None` when no object store is configured (`s3_bucket` empty). The bucket is the switch,
+    /// not the endpoint: `s3_endpoint` is also an `allowed_outbound_hosts` entry, which Spin
+    /// requires to be a valid host with its default, so it cannot default to empty.
     pub fn from_variables() -> Result<Option<Self>, BlobError> {
-        let endpoint = var("s3_endpoint");
-        if endpoint.trim().is_empty() {
+        let bucket = var("s3_bucket");
+        if bucket.trim().is_empty() {
             return Ok(None);
         }
         let region = var("s3_region");
         let config = S3Config {
-            endpoint,
-            bucket: var("s3_bucket"),
+            endpoint: var("s3_endpoint"),
+            bucket,
             region: if region.is_empty() {
                 "us-east-1".into()
             } else {
