@@ -18,43 +18,61 @@ use tikspin_core::migrate::with_schema;
 use tikspin_core::{videos, Reply};
 use tikspin_spin::blobs::kv::KvBlobs;
 use tikspin_spin::blobs::{BlobStore, ObjectMeta};
-use tikspin_spin::http::{json, outgoing_response, send, send_json, Ports, RequestHead};
+use tikspin_spin::http::{
+    json, outgoing_response, resolve, send, send_json, Ports, RequestHead, Route,
+};
 
 use range::ByteRange;
+
+/// What the files of a `/media/<dir>/` serve.
+#[derive(Clone, Copy)]
+enum Media {
+    Avatar,
+    Background,
+    Cover,
+    /// A stored object, by the key after `/media/` (`videos/<key>.mp4`, `covers/<id>.jpg`).
+    Object,
+}
+
+/// The routes, by the directory of the URL (`/media/avatar/7.png` → `/media/avatar`): each
+/// answers GET, and HEAD the same without the body. Every other path is the JSON 404.
+static ROUTES: [Route<Media>; 10] = [
+    Route::to(Method::Get, "/media/avatar", Media::Avatar),
+    Route::to(Method::Head, "/media/avatar", Media::Avatar),
+    Route::to(Method::Get, "/media/background", Media::Background),
+    Route::to(Method::Head, "/media/background", Media::Background),
+    Route::to(Method::Get, "/media/cover", Media::Cover),
+    Route::to(Method::Head, "/media/cover", Media::Cover),
+    Route::to(Method::Get, "/media/videos", Media::Object),
+    Route::to(Method::Head, "/media/videos", Media::Object),
+    Route::to(Method::Get, "/media/covers", Media::Object),
+    Route::to(Method::Head, "/media/covers", Media::Object),
+];
 
 #[http_component]
 async fn media(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::from_incoming(&req);
-    let Some(rest) = head.path.strip_prefix("/media/") else {
-        return send_json(
-            out,
-            json(404, Reply::error::<Empty>(ApiError::no_such_route())),
-        );
+    let (dir, file) = head.path.rsplit_once('/').unwrap_or_default();
+    let media = match resolve(&head.method, dir, &ROUTES) {
+        Ok(media) => *media,
+        Err(refused) => return send_json(out, refused),
     };
-    if head.method != Method::Get && head.method != Method::Head {
-        return send_json(
-            out,
-            json(405, Reply::error::<Empty>(ApiError::method_not_allowed())),
-        );
-    }
     let is_head = head.method == Method::Head;
-    let served = match rest.split_once('/') {
-        Some(("avatar", file)) => generated(out, file, tikspin_media::avatar_png, is_head).await,
-        Some(("background", file)) => {
-            generated(out, file, tikspin_media::background_png, is_head).await
-        }
-        Some(("cover", file)) => cover(&head, out, file, is_head).await,
-        Some(("videos" | "covers", _)) => {
+    let served = match media {
+        Media::Avatar => generated(out, file, tikspin_media::avatar_png, is_head).await,
+        Media::Background => generated(out, file, tikspin_media::background_png, is_head).await,
+        Media::Cover => cover(&head, out, file, is_head).await,
+        Media::Object => {
+            let key = &head.path["/media/".len()..];
             object(
                 &head,
                 out,
-                rest,
+                key,
                 is_head,
                 "public, max-age=31536000, immutable",
             )
             .await
         }
-        _ => Err(out),
     };
     if let Err(out) = served {
         send_json(

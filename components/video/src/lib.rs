@@ -8,38 +8,49 @@ use spin_sdk::http_component;
 use tikspin_core::{feed, publish as core_publish, ApiError, Env, Params, Reply};
 use tikspin_spin::blobs::{BlobStore, Links};
 use tikspin_spin::http::{
-    handle_head, json, method_not_allowed, read_body, send_json, JsonResponse, Ports, RequestHead,
-    Route,
+    json, read_body, resolve, send_json, JsonResponse, Ports, RequestHead, Route, Service,
 };
 
-const PUBLISH_ACTION: &str = "/douyin/publish/action";
-const FEED: &str = "/douyin/feed";
+/// How a route of this group is served.
+enum Endpoint {
+    /// Async: a fresh deployment's first feed seeds the welcome video.
+    Feed,
+    /// The upload is streamed: the body of this route is never buffered.
+    Publish,
+    Service(Service),
+}
 
 #[http_component]
 async fn video(req: IncomingRequest, out: ResponseOutparam) {
-    send_json(out, route(req).await);
+    send_json(out, answer(req).await);
 }
 
-async fn route(req: IncomingRequest) -> JsonResponse {
+async fn answer(req: IncomingRequest) -> JsonResponse {
+    let routes = [
+        Route::to(Method::Get, "/douyin/feed", Endpoint::Feed),
+        Route::to(Method::Post, "/douyin/publish/action", Endpoint::Publish),
+        Route::to(
+            Method::Get,
+            "/douyin/publish/list",
+            Endpoint::Service(Service::new(publish_list)),
+        ),
+    ];
     let head = RequestHead::from_incoming(&req);
-    if head.path == PUBLISH_ACTION {
-        // The upload is streamed: never buffer the body of this route.
-        return if head.method == Method::Post {
-            json(200, publish::publish(&head, req).await)
-        } else {
-            method_not_allowed()
-        };
+    let endpoint = match resolve(&head.method, &head.path, &routes) {
+        Ok(endpoint) => endpoint,
+        Err(refused) => return refused,
+    };
+    match endpoint {
+        Endpoint::Publish => json(200, publish::publish(&head, req).await),
+        Endpoint::Feed => {
+            let body = read_body(&head, req).unwrap_or_default();
+            json(200, feed_page(&head, &head.params(&body)).await)
+        }
+        Endpoint::Service(service) => {
+            let body = read_body(&head, req).unwrap_or_default();
+            service.respond(&head, &body)
+        }
     }
-    let body = read_body(&head, req).unwrap_or_default();
-    if head.path == FEED && head.method == Method::Get {
-        // Async because a fresh deployment's first feed seeds the welcome video.
-        return json(200, feed_page(&head, &head.params(&body)).await);
-    }
-    handle_head(
-        &head,
-        &body,
-        &[Route::get("/douyin/publish/list", publish_list)],
-    )
 }
 
 async fn feed_page(head: &RequestHead, params: &Params) -> Reply {

@@ -1,6 +1,7 @@
 //! Request in, response out: the one place a Spin request becomes [`Params`] and a [`Reply`]
 //! becomes a response. Business errors are HTTP 200 with a non-zero `status_code`; an unknown
-//! path is 404 and a wrong method 405, both with the same JSON envelope (API.md).
+//! path is 404 and a wrong method 405 (with the `Allow` header), both with the same JSON
+//! envelope (API.md). Which is which comes from the component's table of [`Route`]s.
 //!
 //! Requests are read and responses written on `wasi:http` directly rather than through
 //! spin-sdk's `Request`/`Response`: those build a URI string and parse it back, copy the headers
@@ -21,13 +22,26 @@ use crate::sql::SpinSql;
 
 type Run = Box<dyn Fn(Result<&Env<'_>, ApiError>, &Params) -> Reply>;
 
-/// One endpoint of a component: the path without its trailing slash, its method, and the core
-/// service behind it. The service's payload type fixes the failure shape, so even a storage
-/// outage answers register/login with `user_id: 0` and `token: ""`.
-pub struct Route {
+/// One endpoint of a component: the path without its trailing slash, its method, and what
+/// serves it. A component's table of routes is the one truth about its endpoints: [`resolve`]
+/// routes with it, and the `Allow` header of a wrong method's 405 is read off it.
+///
+/// The handler `H` is a core [`Service`] for [`serve`]; a component that serves some routes its
+/// own way (a streamed upload, an async feed) declares its own handler type.
+pub struct Route<H = Service> {
     pub path: &'static str,
     pub method: Method,
-    run: Run,
+    handler: H,
+}
+
+impl<H> Route<H> {
+    pub const fn to(method: Method, path: &'static str, handler: H) -> Self {
+        Route {
+            path,
+            method,
+            handler,
+        }
+    }
 }
 
 impl Route {
@@ -36,11 +50,7 @@ impl Route {
         path: &'static str,
         service: fn(&Env<'_>, &Params) -> Result<P, ApiError>,
     ) -> Self {
-        let run: Run = Box::new(move |env, params| match env {
-            Ok(env) => Reply::from_result(service(env, params)),
-            Err(e) => Reply::error::<P>(e),
-        });
-        Route { path, method, run }
+        Self::to(method, path, Service::new(service))
     }
 
     pub fn get<P: Payload + 'static>(
@@ -56,6 +66,65 @@ impl Route {
     ) -> Self {
         Self::new(Method::Post, path, service)
     }
+}
+
+/// A core service behind a route. Its payload type fixes the failure shape, so even a storage
+/// outage answers register/login with `user_id: 0` and `token: ""`.
+pub struct Service {
+    run: Run,
+}
+
+impl Service {
+    pub fn new<P: Payload + 'static>(
+        service: fn(&Env<'_>, &Params) -> Result<P, ApiError>,
+    ) -> Self {
+        let run: Run = Box::new(move |env, params| match env {
+            Ok(env) => Reply::from_result(service(env, params)),
+            Err(e) => Reply::error::<P>(e),
+        });
+        Service { run }
+    }
+
+    /// Runs the service on a request whose head and (small) body were read already.
+    pub fn respond(&self, head: &RequestHead, body: &[u8]) -> JsonResponse {
+        let params = head.params(body);
+        let reply = match Ports::open(head) {
+            Ok(ports) => (self.run)(Ok(&ports.env()), &params),
+            Err(e) => (self.run)(Err(e), &params),
+        };
+        json(200, reply)
+    }
+}
+
+/// The handler of the route for `method` on `path`; else the answer: 405 with `Allow` (the
+/// methods the table has for that path, in table order) when the path is one of the table's,
+/// 404 when it is not.
+pub fn resolve<'a, H>(
+    method: &Method,
+    path: &str,
+    routes: &'a [Route<H>],
+) -> Result<&'a H, JsonResponse> {
+    if let Some(route) = routes
+        .iter()
+        .find(|r| r.path == path && r.method == *method)
+    {
+        return Ok(&route.handler);
+    }
+    match allowed(path, routes) {
+        Some(allow) => Err(method_not_allowed(allow)),
+        None => Err(not_found()),
+    }
+}
+
+/// The `Allow` value for `path`: its methods in table order; `None` for a path the table does
+/// not have.
+fn allowed<H>(path: &str, routes: &[Route<H>]) -> Option<String> {
+    let mut methods = routes
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.method.to_string());
+    let first = methods.next()?;
+    Some(methods.fold(first, |allow, method| allow + ", " + method.as_str()))
 }
 
 /// The request line and headers, read before any body.
@@ -178,32 +247,45 @@ impl Ports {
 pub struct JsonResponse {
     pub status: u16,
     pub reply: Reply,
+    /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
+    pub allow: Option<String>,
 }
 
 pub fn json(status: u16, reply: Reply) -> JsonResponse {
-    JsonResponse { status, reply }
+    JsonResponse {
+        status,
+        reply,
+        allow: None,
+    }
 }
 
 pub fn not_found() -> JsonResponse {
     json(404, Reply::error::<Empty>(ApiError::no_such_route()))
 }
 
-pub fn method_not_allowed() -> JsonResponse {
-    json(405, Reply::error::<Empty>(ApiError::method_not_allowed()))
+/// A wrong method, with the methods the target accepts (`"GET"`, `"GET, HEAD"`).
+pub fn method_not_allowed(allow: String) -> JsonResponse {
+    JsonResponse {
+        allow: Some(allow),
+        ..json(405, Reply::error::<Empty>(ApiError::method_not_allowed()))
+    }
 }
 
-/// Serves a route group whose requests are small: reads the head and body, routes to the
-/// service with the Spin-backed ports, and sends the reply.
+/// Serves a route group whose requests are small: reads the head, routes it, reads the body
+/// (not for a 404 or 405), runs the service with the Spin-backed ports, and sends the reply.
 pub fn serve(req: IncomingRequest, out: ResponseOutparam, routes: &[Route]) {
     let head = RequestHead::from_incoming(&req);
-    let response = match read_body(&head, req) {
-        Ok(body) => handle_head(&head, &body, routes),
-        Err(e) => json(
-            400,
-            Reply::error::<Empty>(ApiError::bad_parameter(format!(
-                "could not read the request body: {e}"
-            ))),
-        ),
+    let response = match resolve(&head.method, &head.path, routes) {
+        Ok(service) => match read_body(&head, req) {
+            Ok(body) => service.respond(&head, &body),
+            Err(e) => json(
+                400,
+                Reply::error::<Empty>(ApiError::bad_parameter(format!(
+                    "could not read the request body: {e}"
+                ))),
+            ),
+        },
+        Err(refused) => refused,
     };
     send_json(out, response);
 }
@@ -242,15 +324,15 @@ const READ_CHUNK: u64 = 64 * 1024;
 pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
     let body = response.reply.body();
     let mut length = itoa::Buffer::new();
-    send(
-        out,
-        response.status,
-        &[
-            ("content-type", Reply::CONTENT_TYPE.as_bytes()),
-            ("content-length", length.format(body.len()).as_bytes()),
-        ],
-        body,
-    );
+    let allow = response.allow.as_deref().unwrap_or_default();
+    let headers = [
+        ("content-type", Reply::CONTENT_TYPE.as_bytes()),
+        ("content-length", length.format(body.len()).as_bytes()),
+        ("allow", allow.as_bytes()),
+    ];
+    // `Allow` only on a 405.
+    let count = if allow.is_empty() { 2 } else { 3 };
+    send(out, response.status, &headers[..count], body);
 }
 
 /// Sends a whole response. A client that went away is not an error worth reporting: there is
@@ -301,25 +383,57 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
     stream.blocking_flush()
 }
 
-/// Routes a request whose head and (small) body were read already.
-pub fn handle_head(head: &RequestHead, body: &[u8], routes: &[Route]) -> JsonResponse {
-    let Some(route) = find(head, routes) else {
-        return if routes.iter().any(|r| r.path == head.path) {
-            method_not_allowed()
-        } else {
-            not_found()
-        };
-    };
-    let params = head.params(body);
-    let reply = match Ports::open(head) {
-        Ok(ports) => (route.run)(Ok(&ports.env()), &params),
-        Err(e) => (route.run)(Err(e), &params),
-    };
-    json(200, reply)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn find<'a>(head: &RequestHead, routes: &'a [Route]) -> Option<&'a Route> {
-    routes
-        .iter()
-        .find(|r| r.path == head.path && r.method == head.method)
+    const ROUTES: [Route<u8>; 4] = [
+        Route::to(Method::Get, "/a", 1),
+        Route::to(Method::Post, "/b", 2),
+        Route::to(Method::Get, "/c", 3),
+        Route::to(Method::Head, "/c", 4),
+    ];
+
+    fn refused(method: Method, path: &str) -> JsonResponse {
+        match resolve(&method, path, &ROUTES) {
+            Ok(h) => panic!("{method} {path} routed to {h}"),
+            Err(refused) => refused,
+        }
+    }
+
+    #[test]
+    fn routes_by_path_and_method() {
+        assert_eq!(resolve(&Method::Get, "/a", &ROUTES).ok(), Some(&1));
+        assert_eq!(resolve(&Method::Post, "/b", &ROUTES).ok(), Some(&2));
+        assert_eq!(resolve(&Method::Head, "/c", &ROUTES).ok(), Some(&4));
+    }
+
+    #[test]
+    fn a_wrong_method_is_405_allowing_the_tables_methods_for_that_path() {
+        for (method, path, allow) in [
+            (Method::Post, "/a", "GET"),
+            (Method::Head, "/a", "GET"),
+            (Method::Options, "/b", "POST"),
+            (Method::Get, "/b", "POST"),
+            (Method::Delete, "/c", "GET, HEAD"),
+            (Method::Other("BREW".into()), "/c", "GET, HEAD"),
+        ] {
+            let r = refused(method.clone(), path);
+            assert_eq!(r.status, 405, "{method} {path}");
+            assert_eq!(r.allow.as_deref(), Some(allow), "{method} {path}");
+            assert_eq!(r.reply.status_code(), tikspin_core::api::METHOD_NOT_ALLOWED);
+        }
+    }
+
+    #[test]
+    fn an_unknown_path_is_404_whatever_the_method() {
+        for method in [Method::Get, Method::Post, Method::Options] {
+            for path in ["/", "/d", "/a/b", ""] {
+                let r = refused(method.clone(), path);
+                assert_eq!(r.status, 404, "{method} {path}");
+                assert_eq!(r.allow, None, "{method} {path}");
+                assert_eq!(r.reply.status_code(), tikspin_core::api::NO_SUCH_ROUTE);
+            }
+        }
+    }
 }
