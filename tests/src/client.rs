@@ -82,6 +82,16 @@ impl Client {
     pub fn post_empty(&self, path: &str) -> Reply {
         Self::reply(self.agent.post(format!("{}{path}", self.base)).send_empty())
     }
+
+    /// Any method (`PUT`, `OPTIONS`, `HEAD`, …), no body.
+    pub fn request(&self, method: &str, path: &str) -> Reply {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .body(())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Self::reply(self.agent.run(request))
+    }
 }
 
 /// A response as a [`Reply`], for suites that need an agent configured differently from

@@ -3,7 +3,8 @@
 //! codes are the table in `crates/core/src/api.rs`; the login throttle is `throttle.rs`.
 //!
 //! The host runs the whole app of `spin.toml`; every path these tests request is under
-//! `/douyin/user/`, which `user` serves.
+//! `/douyin/user/`, which `user` serves, except the routing table test, which holds every
+//! component to the same 404/405 rules.
 //!
 //! Most tests share one host ([`shared_host`]); the throttle tests each start their own, because
 //! every request comes from 127.0.0.1 and their failed logins would lock the others out.
@@ -953,6 +954,98 @@ fn wrong_method_is_405_and_unknown_path_404_with_the_envelope() {
     }
     // The GET on register registered nothing.
     register(c, &name, "kim-password");
+}
+
+/// Every endpoint of API.md, and a URL of each kind `media` serves, with the `Allow` its 405
+/// must carry: the methods it answers.
+const ALLOWED: [(&str, &str); 21] = [
+    ("/douyin/feed/", "GET"),
+    ("/douyin/user/register/", "POST"),
+    ("/douyin/user/login/", "POST"),
+    ("/douyin/user/", "GET"),
+    ("/douyin/publish/action/", "POST"),
+    ("/douyin/publish/list/", "GET"),
+    ("/douyin/favorite/action/", "POST"),
+    ("/douyin/favorite/list/", "GET"),
+    ("/douyin/comment/action/", "POST"),
+    ("/douyin/comment/list/", "GET"),
+    ("/douyin/relation/action/", "POST"),
+    ("/douyin/relation/follow/list/", "GET"),
+    ("/douyin/relation/follower/list/", "GET"),
+    ("/douyin/relation/friend/list/", "GET"),
+    ("/douyin/message/action/", "POST"),
+    ("/douyin/message/chat/", "GET"),
+    ("/media/avatar/7.png", "GET, HEAD"),
+    ("/media/background/7.png", "GET, HEAD"),
+    ("/media/cover/999999999.jpg", "GET, HEAD"),
+    ("/media/videos/0123456789abcdef01234567.mp4", "GET, HEAD"),
+    ("/media/covers/999999999.jpg", "GET, HEAD"),
+];
+
+/// What a fuzzer tries on every path.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A 405 or 404 with the envelope (a HEAD answer has no body to check).
+#[track_caller]
+fn refused(r: &Reply, method: &str, status: u16, code: i32, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text());
+    if method != "HEAD" {
+        let v = r.json();
+        assert_eq!(v["status_code"], code, "{what}: {v}");
+        assert!(
+            !v["status_msg"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .is_empty(),
+            "{what}: a readable status_msg: {v}"
+        );
+    }
+}
+
+#[test]
+fn every_endpoint_answers_a_wrong_method_405_with_allow() {
+    let host = shared_host();
+    let c = &host.client;
+    for (endpoint, allow) in ALLOWED {
+        let accepted: Vec<&str> = allow.split(", ").collect();
+        for path in [endpoint, endpoint.trim_end_matches('/')] {
+            for method in METHODS {
+                let what = format!("{method} {path}");
+                let r = c.request(method, path);
+                if accepted.contains(&method) {
+                    // No parameters: a business refusal (or the feed), a missing medium, never
+                    // a 405: `Allow` lists only what is answered.
+                    assert_ne!(r.status, 405, "{what}: {}", r.text());
+                    assert_eq!(r.header("allow"), None, "{what}");
+                    if path.starts_with("/douyin/") {
+                        assert_eq!(r.status, 200, "{what}: {}", r.text());
+                    }
+                } else {
+                    refused(&r, method, 405, METHOD_NOT_ALLOWED, &what);
+                    assert_eq!(r.header("allow"), Some(allow), "{what}");
+                }
+            }
+        }
+    }
+    // Unknown paths, in a group's namespace or none, stay 404 whatever the method.
+    for path in [
+        "/douyin/feed/more/",
+        "/douyin/publish/",
+        "/douyin/nope/",
+        "/media/avatar",
+        "/media/nope/7.png",
+        "/media/avatar/7/8.png",
+        "/nope",
+        "/",
+    ] {
+        for method in METHODS {
+            let what = format!("{method} {path}");
+            let r = c.request(method, path);
+            refused(&r, method, 404, NO_SUCH_ROUTE, &what);
+            assert_eq!(r.header("allow"), None, "{what}");
+        }
+    }
 }
 
 // ---- brute force ---------------------------------------------------------------------------
