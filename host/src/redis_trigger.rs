@@ -1,77 +1,152 @@
-//! The Redis trigger: subscribe to each `[[trigger.redis]]` channel and run the component's
-//! `fermyon:spin/inbound-redis` handler in a fresh instance per message. Unlike Spin, which
-//! exits when its subscription drops, this host reconnects with backoff.
+//! The Redis trigger, as Spin 4 runs it (`crates/trigger-redis/src/lib.rs`): one subscriber per
+//! server address, subscribed to every channel of that address before the app counts as
+//! started (an unreachable server fails the start); messages are handled one at a time per
+//! subscriber, each by every component on its channel, in a fresh instance.
+//!
+//! One extra over Spin, which ends `spin up` when a subscription drops: this host reconnects
+//! with backoff, so a Redis restart does not end a long-running local server. Nothing in the
+//! app depends on it: the sweep re-drives any job whose wake-up was lost.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use futures::StreamExt;
 
-use crate::app::{App, RedisSubscription};
+use crate::app::App;
 
-pub fn spawn_all(app: &Arc<App>, shutdown: tokio::sync::watch::Receiver<bool>) {
-    for i in 0..app.redis_subscriptions.len() {
-        let app = app.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { subscribe_forever(app, i, shutdown).await });
+/// Everything subscribed on one server: channel → components.
+struct Subscriber {
+    address: String,
+    channels: BTreeMap<String, Vec<String>>,
+}
+
+/// The subscriptions of a running app. Dropping it does not unsubscribe; `shutdown` does.
+pub struct RedisTrigger {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RedisTrigger {
+    /// Connects and subscribes every declared trigger; an error here is a failed start.
+    pub async fn start(
+        app: &Arc<App>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let mut by_address: BTreeMap<String, Subscriber> = BTreeMap::new();
+        for s in &app.redis_subscriptions {
+            by_address
+                .entry(s.address.clone())
+                .or_insert_with(|| Subscriber {
+                    address: s.address.clone(),
+                    channels: BTreeMap::new(),
+                })
+                .channels
+                .entry(s.channel.clone())
+                .or_default()
+                .push(s.component.clone());
+        }
+        let mut tasks = Vec::new();
+        for subscriber in by_address.into_values() {
+            let pubsub = subscriber.connect().await?;
+            let subscriber = Arc::new(subscriber);
+            let app = app.clone();
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                subscriber.run(app, pubsub, shutdown).await
+            }));
+        }
+        Ok(Self { tasks })
+    }
+
+    pub async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
     }
 }
 
-async fn subscribe_forever(
-    app: Arc<App>,
-    index: usize,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let sub: &RedisSubscription = &app.redis_subscriptions[index];
-    let logs = app.components[&sub.component].caps.logs.clone();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let session = async {
-            let client = redis::Client::open(sub.address.as_str())?;
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&sub.channel).await?;
+impl Subscriber {
+    fn server(&self) -> String {
+        redis::Client::open(self.address.as_str())
+            .map(|c| c.get_connection_info().addr().to_string())
+            .unwrap_or_else(|_| self.address.clone())
+    }
+
+    async fn connect(&self) -> anyhow::Result<redis::aio::PubSub> {
+        let server = self.server();
+        let client = redis::Client::open(self.address.as_str())?;
+        let mut pubsub = client
+            .get_async_pubsub()
+            .await
+            .with_context(|| format!("Redis trigger failed to connect to {server}"))?;
+        for channel in self.channels.keys() {
+            pubsub.subscribe(channel).await.with_context(|| {
+                format!("Redis trigger failed to subscribe to channel {channel:?} on {server}")
+            })?;
+        }
+        for (channel, components) in &self.channels {
+            eprintln!("redis trigger: {server}/{channel}: [{}]", components.join(","));
+        }
+        Ok(pubsub)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        app: Arc<App>,
+        mut pubsub: redis::aio::PubSub,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let listen = async {
+                let mut messages = pubsub.on_message();
+                // One message at a time, as Spin's subscriber loop awaits each handler.
+                while let Some(msg) = messages.next().await {
+                    self.handle(&app, msg.get_channel_name(), msg.get_payload_bytes())
+                        .await;
+                }
+            };
+            tokio::select! {
+                _ = listen => {}
+                _ = shutdown.changed() => return,
+            }
             eprintln!(
-                "redis trigger: {} subscribed to {:?}",
-                sub.component, sub.channel
+                "redis trigger: disconnected from {}; reconnecting (an extra of this host: Spin would exit)",
+                self.server()
             );
-            let mut messages = pubsub.on_message();
-            while let Some(msg) = messages.next().await {
-                let payload = msg.get_payload_bytes().to_vec();
-                let app = app.clone();
-                tokio::spawn(async move { handle_message(app, index, payload).await });
-            }
-            Ok::<_, redis::RedisError>(())
-        };
-        let outcome = tokio::select! {
-            r = session => r,
-            _ = shutdown.changed() => return,
-        };
-        match outcome {
-            Ok(()) => {
-                logs.host_error(&format!(
-                    "redis subscription to {:?} closed; reconnecting",
-                    sub.channel
-                ));
-                backoff = Duration::from_millis(100);
-            }
-            Err(e) => {
-                logs.host_error(&format!(
-                    "redis subscription to {:?} failed: {e}; retrying in {backoff:?}",
-                    sub.channel
-                ));
-            }
+            pubsub = loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                match self.connect().await {
+                    Ok(p) => break p,
+                    Err(e) => {
+                        eprintln!("redis trigger: {e:#}; retrying in {backoff:?}");
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            backoff = Duration::from_millis(100);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => return,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+
+    async fn handle(&self, app: &Arc<App>, channel: &str, payload: &[u8]) {
+        let Some(components) = self.channels.get(channel) else {
+            return;
+        };
+        futures::future::join_all(
+            components
+                .iter()
+                .map(|id| handle_message(app, id, channel, payload)),
+        )
+        .await;
     }
 }
 
-async fn handle_message(app: Arc<App>, index: usize, payload: Vec<u8>) {
-    let sub = &app.redis_subscriptions[index];
-    let component = &app.components[&sub.component];
+async fn handle_message(app: &App, component_id: &str, channel: &str, payload: &[u8]) {
+    let component = &app.components[component_id];
     let Some(pre) = component.redis.clone() else {
         return;
     };
@@ -83,22 +158,16 @@ async fn handle_message(app: Arc<App>, index: usize, payload: Vec<u8>) {
         let handler = pre.instantiate_async(&mut store).await?;
         handler
             .fermyon_spin_inbound_redis()
-            .call_handle_message(&mut store, &payload)
+            .call_handle_message(&mut store, &payload.to_vec())
             .await
     };
+    let logs = &component.caps.logs;
     match tokio::time::timeout(app.limits.request_timeout, run).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => component.caps.logs.host_error(&format!(
-            "message on {:?}: handler returned {e:?}",
-            sub.channel
+        Ok(Ok(Err(e))) => logs.host_error(&format!(
+            "message on {channel:?}: handler returned {e:?}"
         )),
-        Ok(Err(e)) => component
-            .caps
-            .logs
-            .host_error(&format!("message on {:?} trapped: {e:?}", sub.channel)),
-        Err(_) => component
-            .caps
-            .logs
-            .host_error(&format!("message on {:?} ran out of time", sub.channel)),
+        Ok(Err(e)) => logs.host_error(&format!("message on {channel:?} trapped: {e:?}")),
+        Err(_) => logs.host_error(&format!("message on {channel:?} ran out of time")),
     }
 }

@@ -12,6 +12,7 @@ pub struct RunningServer {
     pub app: Arc<App>,
     shutdown: tokio::sync::watch::Sender<bool>,
     http: tokio::task::JoinHandle<Result<()>>,
+    redis: crate::redis_trigger::RedisTrigger,
 }
 
 impl RunningServer {
@@ -22,18 +23,21 @@ impl RunningServer {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = tokio::sync::watch::channel(false);
-        crate::redis_trigger::spawn_all(&app, rx.clone());
+        // Every Redis trigger is subscribed before the app serves, as Spin starts its triggers.
+        let redis = crate::redis_trigger::RedisTrigger::start(&app, rx.clone()).await?;
         let http = tokio::spawn(crate::http_trigger::serve(app.clone(), listener, rx));
         Ok(Self {
             addr,
             app,
             shutdown,
             http,
+            redis,
         })
     }
 
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(true);
+        self.redis.join().await;
         self.http.await?
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! Values come from, highest priority first: `--variable k=v`, the environment
 //! (`SPIN_VARIABLE_<NAME>` and any extra env-provider prefixes), `.env` files named by the
-//! runtime config, and the manifest's default. A required variable with no value stops the start,
-//! except a required *secret*: it gets a random value, generated once and kept in
-//! `<state-dir>/generated-secrets.json`, so `cargo run` needs no setup (real `spin up` needs the
-//! value supplied, e.g. `SPIN_VARIABLE_JWT_SECRET`).
+//! runtime config, and the manifest's default. A required variable with no value stops the start
+//! with Spin's own error (`provider error: no provider resolved required variable(s):
+//! [Key("jwt_secret")]`, from `crates/variables`' provider resolution), unless the start asked
+//! for `--generate-missing-secrets` (what bare `tikspin`, i.e. `cargo run`, does): then a
+//! required *secret* gets a random value, generated once and kept in
+//! `<state-dir>/generated-secrets.json`, and a notice says so. `tikspin up` never does that by
+//! itself, so no production start runs on a generated secret.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -60,6 +63,8 @@ pub struct Sources<'a> {
     pub env_prefixes: Vec<String>,
     pub dotenv: HashMap<String, String>,
     pub state_dir: &'a Path,
+    /// Give a required secret with no value a generated one (a local convenience, not Spin's).
+    pub generate_missing_secrets: bool,
 }
 
 /// Every application variable's value, resolved once at start.
@@ -74,6 +79,7 @@ pub fn resolve_app_variables(
     }
     let mut generated = GeneratedSecrets::load(sources.state_dir)?;
     let mut values = HashMap::new();
+    let mut missing = Vec::new();
     for (name, decl) in &manifest.variables {
         let from_cli = sources
             .cli
@@ -89,14 +95,28 @@ pub fn resolve_app_variables(
         });
         let value = match from_cli.or(from_env).or_else(|| decl.default.clone()) {
             Some(v) => v,
-            None if decl.required && decl.secret => generated.get_or_create(name)?,
-            None if decl.required => bail!(
-                "variable {name:?} is required but has no value: set SPIN_VARIABLE_{} or pass --variable {name}=...",
-                name.to_ascii_uppercase()
-            ),
+            None if decl.required && decl.secret && sources.generate_missing_secrets => {
+                generated.get_or_create(name)?
+            }
+            None if decl.required => {
+                missing.push(name.as_str());
+                continue;
+            }
             None => String::new(),
         };
         values.insert(name.clone(), value);
+    }
+    if !missing.is_empty() {
+        let keys: Vec<String> = missing.iter().map(|n| format!("Key({n:?})")).collect();
+        let how: Vec<String> = missing
+            .iter()
+            .map(|n| format!("SPIN_VARIABLE_{}=… (or --variable {n}=…)", n.to_ascii_uppercase()))
+            .collect();
+        bail!(
+            "provider error: no provider resolved required variable(s): [{}]\nset {}",
+            keys.join(", "),
+            how.join(", ")
+        );
     }
     Ok(values)
 }
@@ -216,6 +236,7 @@ s = { required = true, secret = true }
             env_prefixes: vec!["TIKSPIN_TEST_PRIO".into()],
             dotenv: HashMap::new(),
             state_dir: &dir,
+            generate_missing_secrets: true,
         };
         std::env::set_var("TIKSPIN_TEST_PRIO_B", "from-env");
         let v = resolve_app_variables(&m, &src).unwrap();
@@ -230,9 +251,27 @@ s = { required = true, secret = true }
             env_prefixes: vec![],
             dotenv: HashMap::new(),
             state_dir: &dir,
+            generate_missing_secrets: true,
         };
         let e = resolve_app_variables(&m, &src).unwrap_err().to_string();
-        assert!(e.contains("\"c\" is required"), "{e}");
+        assert!(
+            e.contains("no provider resolved required variable(s): [Key(\"c\")]"),
+            "{e}"
+        );
+
+        // Without the local convenience a required secret is missing like any other (Spin).
+        let src = Sources {
+            cli: &cli,
+            env_prefixes: vec![],
+            dotenv: HashMap::new(),
+            state_dir: &tempdir(),
+            generate_missing_secrets: false,
+        };
+        let e = resolve_app_variables(&m, &src).unwrap_err().to_string();
+        assert!(
+            e.starts_with("provider error: no provider resolved required variable(s): [Key(\"s\")]"),
+            "{e}"
+        );
 
         let unknown = vec![("zzz".to_string(), "1".to_string())];
         let src = Sources {
@@ -240,6 +279,7 @@ s = { required = true, secret = true }
             env_prefixes: vec![],
             dotenv: HashMap::new(),
             state_dir: &dir,
+            generate_missing_secrets: true,
         };
         assert!(resolve_app_variables(&m, &src)
             .unwrap_err()

@@ -45,7 +45,7 @@ impl HostConnection for InstanceState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
-        if !self.caps.allowed_hosts.allows_url(&address) {
+        if !self.caps.allowed_hosts.allows_address(&address, "mysql") {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address is not permitted: add it to the component's allowed_outbound_hosts"
             ))));

@@ -90,7 +90,7 @@ impl HostConnection for InstanceState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
-        if !self.caps.allowed_hosts.allows_url(&address) {
+        if !self.caps.allowed_hosts.allows_address(&address, "redis") {
             return Ok(Err(Error::InvalidAddress));
         }
         match self.services.redis.get(&address).await {
