@@ -29,10 +29,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Instances alive at once; further requests wait for a slot.
     pub max_concurrent_instances: u32,
-    /// Request bodies above this get 413.
-    pub max_request_body: u64,
-    /// Request heads (request line + headers) above this get 431.
-    pub max_request_head: usize,
+    /// Request bodies above this get 413. `None` (the default): no limit, as in Spin, whose
+    /// HTTP trigger reads bodies of any size (crates/trigger-http/src/server.rs).
+    pub max_request_body: Option<u64>,
+    /// Request heads (request line + headers) above this get 431. `None` (the default): only
+    /// hyper's own bound, as in Spin (hyper's default buffer, ~400 KiB, then 431).
+    pub max_request_head: Option<usize>,
     /// Log each instance's peak linear memory to the component's log (a measuring aid).
     pub report_instance_memory: bool,
 }
@@ -43,8 +45,8 @@ impl Default for Limits {
             max_instance_memory: 256 << 20,
             request_timeout: Duration::from_secs(60),
             max_concurrent_instances: 128,
-            max_request_body: 256 << 20,
-            max_request_head: 64 << 10,
+            max_request_body: None,
+            max_request_head: None,
             report_instance_memory: false,
         }
     }

@@ -1,5 +1,11 @@
 //! The HTTP trigger: one fresh instance per request, Spin's routing and `spin-*` headers,
 //! streaming bodies both ways, and a 500 for a request whose instance traps or runs out of time.
+//!
+//! As Spin's (`crates/trigger-http/src/server.rs`): HTTP/1.1 and HTTP/2 (prior knowledge) on
+//! one port, no limit on the request body, hyper's own bound on the request head; paths under
+//! `/.well-known/spin/` are the runtime's; 404 and 500 have empty bodies. The body and head
+//! limits of [`crate::app::Limits`] are opt-in extras (`--max-request-body-mib`,
+//! `--max-request-head-kib`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -26,6 +32,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
+    report_unreachable_routes(&app.router);
     loop {
         let mut stop = shutdown.clone();
         let (stream, client) = tokio::select! {
@@ -39,14 +46,43 @@ pub async fn serve(
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(app, req, client).await) }
             });
-            // hyper's own read-buffer cap (~400 KiB) stays as the outer bound; the configured
-            // head limit is checked per request in `handle`.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            // hyper's own read-buffer cap (~400 KiB, then 431) bounds the head, as in Spin; an
+            // opt-in smaller head limit is checked per request in `handle`.
+            let _ = hyper_util::server::conn::auto::Builder::new(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
         });
     }
+}
+
+/// Spin starts an app whose routes shadow each other and logs what can never be reached
+/// (crates/trigger-http/src/server.rs, `HttpServer::new`); so does this host.
+pub fn report_unreachable_routes(router: &crate::routes::Router<String>) {
+    let duplicates = router.duplicates();
+    if !duplicates.is_empty() {
+        eprintln!("error: The following component routes are duplicates and will never be used:");
+        for d in duplicates {
+            eprintln!(
+                "error:   {}: {} (duplicate of {})",
+                d.replaced, d.route, d.effective
+            );
+        }
+    }
+    if router.contains_reserved_route() {
+        eprintln!(
+            "error: Routes under {} are handled by the Spin runtime and will never be reached",
+            crate::routes::WELL_KNOWN_PREFIX
+        );
+    }
+}
+
+/// A response with no body, as Spin sends its 404 and 500.
+fn empty(status: StatusCode) -> Response<HyperOutgoingBody> {
+    let mut r = Response::new(Empty::new().map_err(|e| match e {}).boxed_unsync());
+    *r.status_mut() = status;
+    r
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
@@ -70,44 +106,61 @@ async fn handle(
 ) -> Response<HyperOutgoingBody> {
     let path = req.uri().path().to_string();
     let method_name = req.method().to_string();
-    if path == HEALTH_PATH {
-        return plain(StatusCode::OK, "OK");
+    // Spin answers everything under /.well-known/spin/ itself, whatever the routes say:
+    // `health`, `info` (the app's name and version, which this host does not keep), else 404.
+    if let Some(well_known) = path.strip_prefix(crate::routes::WELL_KNOWN_PREFIX) {
+        return match well_known {
+            "health" => Response::new(
+                Full::new(Bytes::from_static(b"OK"))
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            ),
+            _ => empty(StatusCode::NOT_FOUND),
+        };
     }
-    if head_size(&req) > app.limits.max_request_head {
+    if app
+        .limits
+        .max_request_head
+        .is_some_and(|limit| head_size(&req) > limit)
+    {
         return plain(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request Header Fields Too Large",
         );
     }
     let Some((component_id, matched)) = app.router.route(&path) else {
-        return plain(StatusCode::NOT_FOUND, "Not Found");
+        return empty(StatusCode::NOT_FOUND);
     };
     let content_length = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if content_length.is_some_and(|n| n > app.limits.max_request_body) {
+    let body_limit = app.limits.max_request_body;
+    if content_length.is_some_and(|n| body_limit.is_some_and(|limit| n > limit)) {
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
     }
     let component = &app.components[component_id];
     let Some(pre) = component.http.clone() else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        return empty(StatusCode::INTERNAL_SERVER_ERROR);
     };
     set_spin_headers(&mut req, &matched, client);
 
     let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
     };
-    let limit = app.limits.max_request_body;
-    let req = req.map(|body| {
-        Limited::new(body, limit as usize).map_err(move |e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
-            } else {
-                wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))
-            }
-        })
+    let req = req.map(|body| match body_limit {
+        // As Spin's `instrumented_service_fn`: the body as it comes, its errors mapped.
+        None => body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync(),
+        Some(limit) => Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+            .map_err(move |e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
+                } else {
+                    wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))
+                }
+            })
+            .boxed_unsync(),
     });
 
     let mut store = app.new_store(component);
@@ -154,7 +207,7 @@ async fn handle(
     });
     match receiver.await {
         Ok(Ok(resp)) => resp,
-        Ok(Err(_)) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Ok(Err(_)) => empty(StatusCode::INTERNAL_SERVER_ERROR),
         Err(_) => {
             // The instance never set a response: it trapped, timed out or returned early.
             let why = match task.await {
@@ -163,7 +216,7 @@ async fn handle(
                 Err(e) => format!("{e}"),
             };
             logs.host_error(&format!("request {path} failed: {why}"));
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            empty(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
@@ -213,12 +266,32 @@ fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketA
     };
     set("spin-full-url", &full_url);
     set("spin-path-info", &m.path_info);
-    set("spin-matched-route", &m.raw_route);
+    set("spin-matched-route", &m.matched_route);
     set("spin-component-route", &m.component_route);
     set("spin-raw-component-route", &m.raw_route);
     set("spin-base-path", "/");
     set("spin-client-addr", &client.to_string());
     for (name, value) in &m.params {
-        set(&format!("spin-path-match-{name}"), value);
+        set(&path_match_header(name), value);
+    }
+}
+
+/// Spin names a capture's header `SPIN_PATH_MATCH_<NAME>` and turns it into a header name by
+/// lowercasing and replacing `_` with `-` (crates/trigger-http/src/headers.rs,
+/// `compute_default_headers` and `prepare_header_key`).
+fn path_match_header(name: &str) -> String {
+    format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spin: crates/trigger-http/src/headers.rs, `prepare_header_key`.
+    #[test]
+    fn path_match_headers_are_named_as_spin_names_them() {
+        assert_eq!(path_match_header("id"), "spin-path-match-id");
+        assert_eq!(path_match_header("user_id"), "spin-path-match-user-id");
+        assert_eq!(path_match_header("userId"), "spin-path-match-userid");
     }
 }

@@ -61,9 +61,13 @@ struct UpArgs {
     /// Memory one instance may use, in MiB.
     #[arg(long, default_value_t = 256)]
     max_instance_memory_mib: usize,
-    /// Largest request body accepted, in MiB (larger ones get 413).
-    #[arg(long, default_value_t = 256)]
-    max_request_body_mib: u64,
+    /// Largest request body accepted, in MiB (larger ones get 413). Default: no limit, as Spin.
+    #[arg(long)]
+    max_request_body_mib: Option<u64>,
+    /// Largest request head (request line and headers) accepted, in KiB (larger ones get 431).
+    /// Default: hyper's own bound (~400 KiB), as Spin.
+    #[arg(long)]
+    max_request_head_kib: Option<usize>,
     /// Instances alive at once; more requests wait.
     #[arg(long, default_value_t = 128)]
     max_instances: u32,
@@ -120,7 +124,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             max_instance_memory: args.max_instance_memory_mib << 20,
             request_timeout: Duration::from_secs(args.request_timeout_secs),
             max_concurrent_instances: args.max_instances,
-            max_request_body: args.max_request_body_mib << 20,
+            max_request_body: args.max_request_body_mib.map(|m| m << 20),
+            max_request_head: args.max_request_head_kib.map(|k| k << 10),
             report_instance_memory: args.report_instance_memory,
             ..Limits::default()
         },

@@ -304,32 +304,60 @@ fn a_trap_a_timeout_or_a_memory_hog_fails_only_its_request() {
     );
 }
 
+/// Spin: crates/trigger-http/src/server.rs (`serve_connection`: hyper's defaults, no body
+/// limit). A head above the old 64 KiB default and a body announced above the old 256 MiB
+/// default are served; the limits exist only when asked for.
 #[test]
-fn oversized_head_gets_431_and_oversized_body_413() {
+fn request_limits_are_spins_unless_opted_in() {
+    use std::io::{Read, Write};
+    let status_line = |base: &str, head: String| {
+        let mut conn = std::net::TcpStream::connect(base).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 64];
+        let n = conn.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    };
+    let big = "x".repeat(100 << 10);
+
+    let h = host(HostConfig::default());
+    let r = h
+        .client
+        .get_with("/probe/headers", &[("x-big", big.as_str())]);
+    assert_eq!(r.status, 200, "a 100 KiB head is within hyper's bound");
+    let base = h.client.base.trim_start_matches("http://").to_string();
+    let answer = status_line(
+        &base,
+        format!(
+            "POST /probe/echo-body HTTP/1.1\r\nHost: {base}\r\nContent-Length: {}\r\n\r\n",
+            300u64 << 20
+        ),
+    );
+    assert!(!answer.starts_with("HTTP/1.1 413"), "{answer}");
+
     let mut h = host(HostConfig {
-        extra_args: vec!["--max-request-body-mib".into(), "1".into()],
+        extra_args: vec![
+            "--max-request-body-mib".into(),
+            "1".into(),
+            "--max-request-head-kib".into(),
+            "64".into(),
+        ],
         ..Default::default()
     });
-    let big = "x".repeat(100 << 10);
     let r = h
         .client
         .get_with("/probe/headers", &[("x-big", big.as_str())]);
     assert_eq!(r.status, 431);
     // The host answers from the head alone, before any of the body is sent.
     let base = h.client.base.trim_start_matches("http://").to_string();
-    let mut conn = std::net::TcpStream::connect(&base).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        conn,
-        "POST /probe/echo-body HTTP/1.1\r\nHost: {base}\r\nContent-Length: {}\r\n\r\n",
-        2 << 20
-    )
-    .unwrap();
-    let mut answer = [0u8; 64];
-    let n = conn.read(&mut answer).unwrap();
-    let status_line = String::from_utf8_lossy(&answer[..n]);
-    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
-    drop(conn);
+    let answer = status_line(
+        &base,
+        format!(
+            "POST /probe/echo-body HTTP/1.1\r\nHost: {base}\r\nContent-Length: {}\r\n\r\n",
+            2 << 20
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(h.client.get("/probe/headers").status, 200);
     assert!(h.is_running());
 }
@@ -393,4 +421,88 @@ fn mysql_round_trip_against_mariadb() {
         .replace('@', "%40");
     let r = h.client.get(&format!("/probe/mysql?address={url}"));
     assert_eq!(r.text(), "name=数据 🎬 n=42");
+}
+
+/// The test app's manifest plus `extra` (TOML appended), with paths made absolute, in `dir`.
+fn testapp_with(dir: &std::path::Path, extra: &str) -> PathBuf {
+    let testapp = manifest().parent().unwrap().to_path_buf();
+    let text = format!("{}\n{extra}", std::fs::read_to_string(manifest()).unwrap())
+        .replace(
+            "../../target",
+            &format!("{}/target", tikspin_e2e::workspace_root().display()),
+        )
+        .replace("workdir = \"../", &format!("workdir = \"{}/../", testapp.display()))
+        .replace("workdir = \".\"", &format!("workdir = \"{}\"", testapp.display()));
+    let m = dir.join("spin.toml");
+    std::fs::write(&m, text).unwrap();
+    m
+}
+
+/// Spin: crates/http/src/routes.rs (`Router::build`: a route declared twice is not refused,
+/// the last declaration wins) and crates/trigger-http/src/server.rs (`HttpServer::new` logs the
+/// duplicates and routes under /.well-known/spin/; `handle` answers that prefix itself, with an
+/// empty 404 for anything but `health` and `info`).
+#[test]
+fn duplicate_and_reserved_routes_start_as_in_spin() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = testapp_with(
+        dir.path(),
+        r#"
+[[trigger.http]]
+route = "/dup/..."
+component = "limited"
+
+[[trigger.http]]
+route = "/dup/..."
+component = "probe"
+
+[[trigger.http]]
+route = "/.well-known/spin/mine"
+component = "probe"
+
+[[trigger.http]]
+route = "/..."
+component = "probe"
+"#,
+    );
+    let h = TestHost::start(HostConfig {
+        manifest: Some(m),
+        variables: vec![var("secret_token", "test-token")],
+        ..Default::default()
+    });
+    // The later declaration (`probe`, which may open the store) serves the route.
+    let r = h.client.get("/dup/kv/get?key=nothing");
+    assert_eq!((r.status, r.text().as_str()), (404, "missing"));
+    let log = h.log();
+    assert!(
+        log.contains("duplicates and will never be used") && log.contains("limited: /dup/..."),
+        "{log}"
+    );
+    assert!(log.contains("Routes under /.well-known/spin/ are handled by the Spin runtime"), "{log}");
+
+    assert_eq!(h.client.get("/.well-known/spin/health").text(), "OK");
+    for reserved in ["/.well-known/spin/mine", "/.well-known/spin/anything"] {
+        let r = h.client.get(reserved);
+        assert_eq!(r.status, 404, "{reserved}");
+        assert!(r.body.is_empty(), "{reserved} reached a component: {}", r.text());
+    }
+    // Everything else reaches the catch-all.
+    assert!(h.client.get("/elsewhere").text().contains("no probe"));
+}
+
+/// Spin: crates/trigger-http/src/server.rs (`serve_connection` uses hyper-util's `auto`
+/// builder): HTTP/2 with prior knowledge is served on the same port as HTTP/1.1.
+#[test]
+fn http2_prior_knowledge_is_served() {
+    use std::io::{Read, Write};
+    let h = host(HostConfig::default());
+    let base = h.client.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&base).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The client preface, then an empty SETTINGS frame.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut frame = [0u8; 9];
+    conn.read_exact(&mut frame).unwrap();
+    assert_eq!(frame[3], 0x04, "the server's first frame is SETTINGS: {frame:?}");
 }
