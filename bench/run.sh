@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # TikSpin benchmark: the host serving a trivial Spin component vs a native hyper hello-world,
-# measured in the same run so the ratio survives a noisy machine.
+# measured in the same run so the ratio survives a noisy machine, on each of the host's cost
+# profiles: `spin` (the default, which pays what Spin 4 pays) and `fast` (`tikspin up --fast`).
 #
-#   bash bench/run.sh          # hello (host) vs native, prints req/s, p50, p99 and host/native %
-#   bash bench/run.sh app      # the same, then the app targets (see `app_targets` below)
+#   bash bench/run.sh          # hello (each profile) vs native: req/s, p50, p99, host/native %
+#   bash bench/run.sh app      # the same, then the app targets (see `app_targets` below) on
+#                              # each profile, each as % of that profile's hello, side by side
+#                              # with real Spin 4.0.2's figures; then the start-up time
 #
 # Environment:
 #   BENCH_SECONDS=10   duration of each load run          BENCH_CONNS=64    connections
 #   BENCH_THREADS=2    wrk threads                        BENCH_WARMUP=2    warm-up seconds per target
 #   BENCH_BUILD=1      0: skip the cargo builds and use what is in target/
 #   BENCH_KEEP=0       1: keep the temp dir (state, logs, wrk outputs) for inspection
-#   BENCH_ONLY=""      app targets to run, space-separated (e.g. "friend-list-100 user-profile");
-#                      native and host-hello always run, they are what the others are compared to
+#   BENCH_ONLY=""      app targets to run, space-separated (e.g. "friend-list-100 user-profile",
+#                      "startup" for the start-up time); native and hello always run, they are
+#                      what the others are compared to
+#   BENCH_PROFILES="spin fast"   the host profiles to measure
 #   TIKSPIN_BIN        host binary (default target/release/tikspin)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 MODE="${1:-hello}"
+PROFILES="${BENCH_PROFILES:-spin fast}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
 CONNS="${BENCH_CONNS:-64}"
 THREADS="${BENCH_THREADS:-2}"
@@ -33,10 +39,10 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tikspin-bench.XXXXXX")"
 PIDS=()
 cleanup() {
     local pid
-    for pid in "${PIDS[@]}"; do
+    for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in "${PIDS[@]}"; do
+    for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
         wait "$pid" 2>/dev/null || true
     done
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
@@ -53,7 +59,9 @@ build() {
     [[ "${BENCH_BUILD:-1}" == 1 ]] || return 0
     log "building host, native reference and hello component (release)"
     # A failed build (e.g. a workspace member mid-edit) falls back to the artifacts in target/.
-    cargo build --release --bin tikspin -p tikspin-host >&2 ||
+    # The default members, as `cargo run --release` selects them (so its start-up is timed with
+    # nothing left to build).
+    cargo build --release --bin tikspin >&2 ||
         log "WARNING: host build failed; using the existing $HOST_BIN"
     cargo build --release -p tikspin-bench-native-hello >&2 ||
         log "WARNING: native-hello build failed; using the existing $NATIVE_BIN"
@@ -84,7 +92,17 @@ start_server() {
     done
     [[ -n "$addr" ]] || { log "$name did not start:"; cat "$out" >&2; exit 1; }
     SERVER_URL="http://$addr"
+    SERVER_PID="$pid"
     log "$name (pid $pid) on $SERVER_URL"
+}
+
+# stop_server PID: stops one server this script started.
+stop_server() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    local kept=() pid
+    for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || kept+=("$pid"); done
+    PIDS=("${kept[@]+"${kept[@]}"}")
 }
 
 wait_health() {
@@ -96,19 +114,20 @@ wait_health() {
     log "$url never became healthy"; exit 1
 }
 
-# start_host NAME MANIFEST [extra tikspin args...] → SERVER_URL
+# start_host NAME MANIFEST STATE_DIR [extra tikspin args...] → SERVER_URL, SERVER_PID
 start_host() {
-    local name="$1" manifest="$2"; shift 2
-    mkdir -p "$WORK/$name-state"
+    local name="$1" manifest="$2" state="$3"; shift 3
+    mkdir -p "$state"
     start_server "$name" "$HOST_BIN" up --from "$manifest" --listen 127.0.0.1:0 \
-        --state-dir "$WORK/$name-state" --quiet --compile-cache "$TARGET_DIR/tikspin-compile-cache" "$@"
+        --state-dir "$state" --quiet --compile-cache "$TARGET_DIR/tikspin-compile-cache" "$@"
     wait_health "$SERVER_URL"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Load
 # ---------------------------------------------------------------------------------------------
-RESULTS=() # "name|req/s|p50|p99|non2xx|errors"
+RESULTS=() # "profile/name|req/s|p50|p99|non2xx|errors" (profile "-" for native)
+PROFILE="-" # the profile the next bench_url rows belong to
 
 # wrk prints latencies as 812.00us / 1.23ms / 1.01s; normalise to ms.
 to_ms() {
@@ -124,9 +143,7 @@ to_ms() {
 #   and can set bodies, headers, tokens: see `wrk --help` / wrk's scripts/ directory.
 bench_url() {
     local name="$1" url="$2" method="${3:-GET}" script="${4:-}"
-    if [[ -n "${BENCH_ONLY:-}" && "$name" != native && "$name" != host-hello && " $BENCH_ONLY " != *" $name "* ]]; then
-        return 0
-    fi
+    selected "$name" || return 0
     local args=(-t"$THREADS" -c"$CONNS" --latency)
     if [[ -z "$script" && "$method" != GET ]]; then
         script="$WORK/method-$method.lua"
@@ -136,8 +153,8 @@ bench_url() {
     if [[ "$WARMUP" != 0 ]]; then
         wrk "${args[@]}" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
     fi
-    log "$name: wrk ${args[*]} -d${SECONDS_PER_RUN}s $url"
-    local out="$WORK/wrk-$name.txt"
+    log "$PROFILE/$name: wrk ${args[*]} -d${SECONDS_PER_RUN}s $url"
+    local out="$WORK/wrk-$PROFILE-$name.txt"
     wrk "${args[@]}" -d"${SECONDS_PER_RUN}s" "$url" >"$out" 2>&1 || { cat "$out" >&2; log "$name: wrk failed"; }
     local rps p50 p99 non2xx errors
     rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")"
@@ -145,52 +162,112 @@ bench_url() {
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
     non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
     errors="$(sed -n 's/.*Socket errors: //p' "$out")"
-    RESULTS+=("$name|${rps:-0}|$p50|$p99|${non2xx:-0}|${errors:-none}")
-    printf '%-22s %10s req/s   p50 %8s ms   p99 %8s ms   non-2xx %s   socket errors: %s\n' \
-        "$name" "${rps:-0}" "$p50" "$p99" "${non2xx:-0}" "${errors:-none}"
+    RESULTS+=("$PROFILE/$name|${rps:-0}|$p50|$p99|${non2xx:-0}|${errors:-none}")
+    printf '%-27s %10s req/s   p50 %8s ms   p99 %8s ms   non-2xx %s   socket errors: %s\n' \
+        "$PROFILE/$name" "${rps:-0}" "$p50" "$p99" "${non2xx:-0}" "${errors:-none}"
 }
 
-rps_of() {
+# selected NAME: whether BENCH_ONLY (if set) asks for NAME; native and hello always run.
+selected() {
+    [[ -z "${BENCH_ONLY:-}" || "$1" == native || "$1" == hello || " $BENCH_ONLY " == *" $1 "* ]]
+}
+
+# field_of KEY N: field N of the result KEY ("profile/name"); empty if it was not measured.
+field_of() {
     local r
     for r in "${RESULTS[@]}"; do
-        [[ "${r%%|*}" == "$1" ]] && { echo "$r" | cut -d'|' -f2; return; }
+        [[ "${r%%|*}" == "$1" ]] && { echo "$r" | cut -d'|' -f"$2"; return; }
     done
-    echo 0
 }
+rps_of() { field_of "$1" 2; }
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else print "-" }'; }
 
-# Both ratios: "% native" for the host itself, "% hello" (of the trivial component through the
-# same host, same run) for the app targets, which is what the issues' targets are stated in.
+# Real Spin 4.0.2 on the same workload (same data, 64 connections, measured side by side with
+# the host in one run): each app target as % of Spin's own trivial component, and that
+# component as % of native. What the `spin` profile's ratios are meant to predict (within ±15%,
+# relative).
+declare -A SPIN_REAL=(
+    [hello]=4.7 [user-profile]=30.7 [feed-anon-30]=39.6 [feed-login-30]=24.1
+    [comment-list-50]=22.8 [chat-poll-empty]=30.3 [friend-list-100]=20.1 [favorite-action]=13.5
+)
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.1f%%", 100 * a / b; else print "-" }'; }
+
+# Each target on each profile: req/s, p99, and % of that profile's own hello (for hello itself:
+# % of native); then real Spin's figure and how far the spin profile's lands from it.
 print_table() {
-    echo
-    printf '%-22s %12s %10s %10s %10s %10s %8s\n' target "req/s" "p50 ms" "p99 ms" "% native" "% hello" "non-2xx"
-    local native hello r name rps p50 p99 non2xx errors
-    native="$(rps_of native)"
-    hello="$(rps_of host-hello)"
+    local native p name rps ratio hello real dev names=() r n
+    native="$(rps_of -/native)"
     for r in "${RESULTS[@]}"; do
-        IFS='|' read -r name rps p50 p99 non2xx errors <<<"$r"
-        printf '%-22s %12s %10s %10s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" \
-            "$(pct "$rps" "$native")" "$(pct "$rps" "$hello")" "$non2xx"
+        n="${r%%|*}"; n="${n#*/}"
+        [[ "$n" == native || " ${names[*]-} " == *" $n "* ]] || names+=("$n")
     done
     echo
-    printf 'host/native = %s   (target >= 15%%; %ss per target, %s connections, %s wrk threads, %s cores)\n' \
-        "$(pct "$hello" "$native")" "$SECONDS_PER_RUN" "$CONNS" "$THREADS" "$(nproc)"
+    printf '%-18s' target
+    for p in $PROFILES; do printf ' | %-7s %9s %9s %8s' "$p" "req/s" "p99 ms" "% hello"; done
+    printf ' | %10s %10s\n' "real Spin" "spin/real"
+    printf '%-18s | %-7s %9s %9s %8s |\n' native "" "$native" "$(field_of -/native 4)" ""
+    for name in "${names[@]}"; do
+        printf '%-18s' "$name"
+        for p in $PROFILES; do
+            rps="$(rps_of "$p/$name")"
+            hello="$(rps_of "$p/hello")"
+            if [[ "$name" == hello ]]; then ratio="$(pct "$rps" "$native")"; else ratio="$(pct "$rps" "$hello")"; fi
+            printf ' | %-7s %9s %9s %8s' "" "${rps:--}" "$(field_of "$p/$name" 4)" "$ratio"
+        done
+        real="${SPIN_REAL[$name]:-}"
+        dev="-"
+        if [[ -n "$real" && " $PROFILES " == *" spin "* ]]; then
+            rps="$(rps_of "spin/$name")"
+            if [[ "$name" == hello ]]; then hello="$native"; else hello="$(rps_of spin/hello)"; fi
+            dev="$(awk -v a="$rps" -v b="$hello" -v real="$real" 'BEGIN {
+                if (a == "" || b <= 0) { print "-"; exit }
+                d = 100 * (100 * a / b) / real - 100; printf "%+.0f%%%s", d, (d >= -15 && d <= 15) ? "" : " !" }')"
+        fi
+        printf ' | %10s %10s\n' "${real:+$real%}" "$dev"
+    done
+    echo
+    printf '%% hello: req/s as %% of the same profile'"'"'s trivial component (hello: %% of native). real Spin: Spin 4.0.2, same\n'
+    printf 'workload, %% of its own trivial component; spin/real: how far the spin profile lands from it (target ±15%%, "!" outside).\n'
+    printf '%ss per target, %s connections, %s wrk threads, %s cores\n' "$SECONDS_PER_RUN" "$CONNS" "$THREADS" "$(nproc)"
+    if [[ -n "${STARTUP:-}" ]]; then
+        printf 'start-up, `cargo run --release` to the first healthy answer (spin profile): %s\n' "$STARTUP"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
-# App targets (`bash bench/run.sh app`). HOOK for the lead: start the real app from spin.toml
-# (start_host sets $SERVER_URL), seed what the endpoints need (e.g. register a user with curl
-# and capture its token), then call bench_url once per endpoint, e.g.
-#     bench_url app-feed "$SERVER_URL/douyin/feed/"
-#     bench_url app-login "$SERVER_URL/douyin/user/login/?username=u&password=p" POST
-#     bench_url app-publish "$SERVER_URL/douyin/publish/action/" POST "$ROOT/bench/publish.lua"
-# Every bench_url row lands in the final table with its % of the native figure.
+# App targets (`bash bench/run.sh app`): the app from spin.toml, seeded once, then every target
+# on each profile in turn, each profile on its own copy of the seeded state (same data, and no
+# other process holding the files open while it is measured), right after that profile's hello.
 # ---------------------------------------------------------------------------------------------
+app_run() {
+    local seed="$WORK/app-seed" p
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret
+    seed_app "$SERVER_URL"
+    stop_server "$SERVER_PID"
+    for p in $PROFILES; do
+        cp -a "$seed" "$WORK/app-$p"
+        hello_run "$p"
+        start_host "app-$p" "$ROOT/spin.toml" "$WORK/app-$p" --variable jwt_secret=bench-secret --profile "$p"
+        PROFILE="$p"
+        app_targets "$SERVER_URL"
+        stop_server "$SERVER_PID"
+    done
+}
+
+# hello_run PROFILE: the trivial component on that profile.
+hello_run() {
+    start_host "hello-$1" "$ROOT/bench/hello/spin.toml" "$WORK/hello-$1" --profile "$1"
+    curl -fsS "$SERVER_URL/" | grep -qx hello || { log "host did not answer hello"; exit 1; }
+    PROFILE="$1"
+    bench_url hello "$SERVER_URL/"
+    stop_server "$SERVER_PID"
+}
+
+# app_targets BASE: one bench_url per endpoint, for the profile serving BASE.
 app_targets() {
-    start_host app "$ROOT/spin.toml" --variable jwt_secret=bench-secret
-    local B="$SERVER_URL"
-    seed_app "$B"
+    local B="$1"
     # Each target is checked once for status_code 0 first: business errors are HTTP 200, so
     # wrk alone would count a failing endpoint as fast.
     check "$B/douyin/user/?token=$TOKEN" && bench_url user-profile "$B/douyin/user/?token=$TOKEN"
@@ -204,6 +281,51 @@ app_targets() {
     bench_url favorite-action "$B/" POST "$(favorite_script)"
     bench_url login "$B/douyin/user/login/?username=bench0&password=secret123" POST
     bench_url register "$B/" POST "$(register_script)"
+}
+
+# Start-up: `cargo run --release` (what a user types, with a free port and a fresh state dir)
+# until /.well-known/spin/health answers, with the compile cache cold (empty) and then warm.
+# The host and the components are already built, so this is the host's own start.
+startup_run() {
+    selected startup && [[ -n "${BENCH_ONLY:-}" || "$MODE" == app ]] || return 0
+    local cache="$WORK/startup-cache" kind t
+    # Anything `cargo run` would still build happens here, not inside the timing.
+    cargo run --release --quiet --bin tikspin -- --version >&2
+    STARTUP=""
+    for kind in cold warm; do
+        t="$(startup_once "$cache" "$WORK/startup-$kind")"
+        log "start-up ($kind compile cache): ${t}s"
+        STARTUP+="${STARTUP:+, }$kind ${t} s"
+    done
+}
+
+# startup_once CACHE STATE → seconds from launching cargo to the first healthy answer.
+startup_once() {
+    local cache="$1" state="$2" port start pid url
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    url="http://127.0.0.1:$port"
+    start="$(date +%s.%N)"
+    cargo run --release --quiet --bin tikspin -- up --build --listen "127.0.0.1:$port" \
+        --state-dir "$state" --compile-cache "$cache" --quiet \
+        --variable jwt_secret=bench-secret >"$state.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    until curl -fsS -o /dev/null "$url/.well-known/spin/health" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || { log "cargo run exited early:"; cat "$state.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+    # `cargo run` execs the host on Unix; should it have stayed the parent, stop its child too.
+    stop_children "$pid"
+    stop_server "$pid"
+}
+
+# stop_children PID: stops the direct children of PID, by their own ids.
+stop_children() {
+    local child
+    for child in $(ps -o pid= --ppid "$1"); do
+        kill "$child" 2>/dev/null || true
+    done
 }
 
 # check URL [METHOD]: the endpoint answers status_code 0.
@@ -284,17 +406,14 @@ build
 start_server native "$NATIVE_BIN" --listen 127.0.0.1:0
 NATIVE_URL="$SERVER_URL"
 wait_health "$NATIVE_URL"
-start_host host-hello "$ROOT/bench/hello/spin.toml"
-HOST_URL="$SERVER_URL"
-curl -fsS "$HOST_URL/" | grep -qx hello || { log "host did not answer hello"; exit 1; }
-
+PROFILE="-"
 bench_url native "$NATIVE_URL/"
-bench_url host-hello "$HOST_URL/"
 
 case "$MODE" in
-    hello) ;;
-    app) app_targets ;;
+    hello) for p in $PROFILES; do hello_run "$p"; done ;;
+    app) app_run ;;
     *) log "unknown mode $MODE (hello | app)"; exit 2 ;;
 esac
+startup_run
 
 print_table

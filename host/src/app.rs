@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::redis_handler::RedisHandlerPre;
@@ -62,6 +62,10 @@ pub struct Options {
     pub console_logs: bool,
     /// Where compiled machine code is kept (default: `<state-dir>/compiled`).
     pub compile_cache: Option<PathBuf>,
+    /// Generate a value for a required secret nobody set (bare `tikspin`'s convenience).
+    pub generate_missing_secrets: bool,
+    /// Which costs the host pays per request (see [`crate::profile`]).
+    pub profile: crate::profile::Profile,
 }
 
 pub struct LoadedComponent {
@@ -108,10 +112,11 @@ impl App {
                 env_prefixes: runtime_config.env_prefixes(),
                 dotenv,
                 state_dir: &opts.state_dir,
+                generate_missing_secrets: opts.generate_missing_secrets,
             },
         )?;
 
-        let engine = make_engine(&opts.limits)?;
+        let engine = make_engine(&opts.limits, opts.profile)?;
         let mut linker: Linker<InstanceState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -126,7 +131,7 @@ impl App {
                     continue;
                 }
                 let store = match runtime_config.kv_backend(label, &opts.state_dir) {
-                    Some(KvBackend::Sqlite(path)) => KvStore::sqlite(label, &path)?,
+                    Some(KvBackend::Sqlite(path)) => KvStore::sqlite(label, &path, opts.profile)?,
                     Some(KvBackend::Redis(url)) => KvStore::redis(&url)
                         .await
                         .with_context(|| format!("key-value store {label:?}: cannot reach Redis"))?,
@@ -147,15 +152,26 @@ impl App {
                 }
                 sqlite.insert(
                     label.clone(),
-                    Arc::new(crate::capabilities::sqlite::SqlitePool::new(path)),
+                    Arc::new(crate::capabilities::sqlite::Database::new(
+                        path,
+                        opts.profile,
+                    )),
                 );
             }
         }
         let services = Arc::new(Services {
+            profile: opts.profile,
             key_value,
             sqlite,
             redis: Default::default(),
             mysql: Default::default(),
+            variables: crate::capabilities::variables::Resolver::new(
+                manifest,
+                &opts.variables,
+                runtime_config.env_prefixes(),
+                runtime_config.dotenv_paths(),
+                &app_vars,
+            )?,
         });
 
         let http_components: HashSet<&str> = manifest
@@ -191,10 +207,7 @@ impl App {
                 id: id.clone(),
                 key_value_stores: c.key_value_stores.iter().cloned().collect(),
                 sqlite_databases: c.sqlite_databases.iter().cloned().collect(),
-                allowed_hosts: Arc::new(
-                    AllowedHosts::parse(&outbound)
-                        .with_context(|| format!("{}.allowed_outbound_hosts", ctx()))?,
-                ),
+                allowed_hosts: Arc::new(resolve_allowed_hosts(id, &outbound)),
                 variables: crate::variables::resolve_component_variables(&c.variables, &app_vars)
                     .with_context(ctx)?,
                 environment: c
@@ -262,15 +275,15 @@ impl App {
                     .map(|r| r.address.as_str()))
                 .unwrap_or_default();
             let address = crate::variables::render(template, &app_vars)?;
-            if address.is_empty() {
-                // Not Spin's behaviour (it needs an address): an empty one switches the queue
-                // off, so a local run needs no Redis and the app runs its jobs inline.
-                eprintln!(
-                    "notice: the Redis trigger for {:?} is off because its address {template:?} is empty",
+            // Spin opens a client for every declared trigger and fails the start when it
+            // cannot (crates/trigger-redis: `Client::open(address)?`), an empty address included.
+            redis::Client::open(address.as_str()).with_context(|| {
+                format!(
+                    "{}: [[trigger.redis]] for component `{}`: address {template:?} resolves to {address:?}, which is not a Redis URL",
+                    opts.manifest.display(),
                     t.component
-                );
-                continue;
-            }
+                )
+            })?;
             redis_subscriptions.push(RedisSubscription {
                 address,
                 channel: crate::variables::render(&t.channel, &app_vars)?,
@@ -317,42 +330,23 @@ impl App {
     }
 }
 
+/// A component's allow-list with the run-time values. An invalid one is not a start error in
+/// Spin (it resolves the list on the first outbound call and then denies every call), so it is
+/// not one here either; it is said once instead of on every denied call.
+fn resolve_allowed_hosts(component: &str, entries: &[String]) -> AllowedHosts {
+    let hosts = AllowedHosts::resolve(entries);
+    if let AllowedHosts::Unresolvable(e) = &hosts {
+        eprintln!(
+            "warning: component `{component}`: allowed_outbound_hosts does not resolve with the variables set ({e}); its outbound connections will be denied"
+        );
+    }
+    hosts
+}
+
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Linear memory kept resident per pool slot and reset with memset. Every resident page is
-/// reset after every instance, touched or not, so this is a cost per request: enough for what
-/// an ordinary request dirties, not for the rare big one (argon2id's 19 MiB). Measured with the
-/// app: at 2 MiB, one registration left its slots memsetting 2 MiB per later request (user
-/// profile 10.3k → 8.4k req/s); at 512 KiB, 10.9k → 10.0k; at 0 (madvise every time), 7.9k.
-const KEEP_RESIDENT: usize = 512 << 10;
-
-fn make_engine(limits: &Limits) -> Result<Engine> {
-    let mut config = wasmtime::Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    // Components are driven through the WASI 0.2 bindings only (no component-model-async), so
-    // skip the concurrent-task bookkeeping every call and every `Store` drop would pay for.
-    config.concurrency_support(false);
-    let n = limits.max_concurrent_instances;
-    let mut pool = PoolingAllocationConfig::default();
-    // A component instance is a handful of core instances (the module plus adapter shims).
-    pool.total_component_instances(n)
-        .total_core_instances(n * 8)
-        .total_memories(n * 2)
-        .total_tables(n * 8)
-        .max_memory_size(limits.max_instance_memory)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
-        .max_core_instances_per_component(32);
-    // Reset a finished instance's memory in place (the resident pages, found via PAGEMAP_SCAN
-    // on Linux >= 6.7) instead of madvise: no TLB-shootdown IPIs to every core, and no page
-    // faults when the next request reuses the slot. What still gets decommitted is batched.
-    pool.linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(64 << 10)
-        .decommit_batch_size(64)
-        .pagemap_scan(wasmtime::Enabled::Auto);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config)?;
+fn make_engine(limits: &Limits, profile: crate::profile::Profile) -> Result<Engine> {
+    let engine = Engine::new(&profile.wasmtime_config(limits))?;
     // The clock behind per-request deadlines.
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -12,6 +12,8 @@
 //!   outbound http).
 //! - [`http_trigger`], [`redis_trigger`]: the two triggers.
 //! - [`server`]: start and stop a running app (used by the CLI and the tests).
+//! - [`profile`]: the two cost profiles (`spin`, the default, pays what Spin pays; `fast`), and
+//!   the process allocator that goes with them.
 
 pub mod app;
 pub mod bindings;
@@ -21,6 +23,7 @@ pub mod http_trigger;
 pub mod logs;
 pub mod manifest;
 pub mod outbound;
+pub mod profile;
 pub mod redis_trigger;
 pub mod routes;
 pub mod runtime_config;

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-// Every request allocates its store, tables and buffers; glibc's malloc was a tenth of the
-// host's time under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tikspin_host::app::{Limits, Options};
+use tikspin_host::profile::{ProcessAllocator, Profile};
 use tikspin_host::server::RunningServer;
+
+// The system's malloc, as the `spin` binary has; `--fast` switches to mimalloc (every request
+// allocates its store, tables and buffers, and glibc's malloc was a tenth of the host's time).
+#[global_allocator]
+static ALLOCATOR: ProcessAllocator = ProcessAllocator::new();
 
 /// TikSpin's local Spin-compatible runtime. With no subcommand: build the components, then serve.
 #[derive(Parser)]
@@ -77,6 +79,34 @@ struct UpArgs {
     /// Where compiled components are cached (default: `<state-dir>/compiled`).
     #[arg(long)]
     compile_cache: Option<PathBuf>,
+    /// What the host spends per request: `spin` pays what Spin 4 pays (a SQLite connection per
+    /// open, blocking-pool hops, variables resolved per read, Spin's pooling settings, the
+    /// system allocator), so measurements here predict `spin up`; `fast` is this host's own
+    /// faster choices. Answers are the same either way.
+    #[arg(long, default_value_t = Profile::Spin, value_parser = parse_profile)]
+    profile: Profile,
+    /// Give a required secret variable that has no value a random one, kept in
+    /// `<state-dir>/generated-secrets.json` (a local convenience: Spin stops instead, and so
+    /// does `tikspin up` without this flag).
+    #[arg(long)]
+    generate_missing_secrets: bool,
+    /// Shorthand for `--profile fast`.
+    #[arg(long, conflicts_with = "profile")]
+    fast: bool,
+}
+
+impl UpArgs {
+    fn profile(&self) -> Profile {
+        if self.fast {
+            Profile::Fast
+        } else {
+            self.profile
+        }
+    }
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse()
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -91,10 +121,10 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
-    // Bare `tikspin` (what `cargo run` runs) means `tikspin up --build`.
+    // Bare `tikspin` (what `cargo run` runs) means `tikspin up --build --generate-missing-secrets`.
     let command = match Cli::parse().command {
         Some(c) => c,
-        None => Cli::parse_from(["tikspin", "up", "--build"])
+        None => Cli::parse_from(["tikspin", "up", "--build", "--generate-missing-secrets"])
             .command
             .expect("up parses"),
     };
@@ -112,6 +142,11 @@ fn main() -> ExitCode {
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
+    let profile = args.profile();
+    if profile == Profile::Fast {
+        // Before the runtime's threads exist; blocks allocated so far stay the system's.
+        ALLOCATOR.use_mimalloc();
+    }
     if args.build {
         tikspin_host::builder::build_all(&args.manifest)?;
     }
@@ -131,13 +166,15 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         },
         console_logs: !args.quiet,
         compile_cache: args.compile_cache,
+        generate_missing_secrets: args.generate_missing_secrets,
+        profile,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let server = RunningServer::start(&opts, args.listen).await?;
-        println!("Serving http://{}", server.addr);
+        println!("Serving http://{} (profile: {profile})", server.addr);
         println!("Available Routes:");
         for (route, component) in server.app.router.describe() {
             println!("  {component}: http://{}{route}", server.addr);
@@ -154,5 +191,35 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up_args(args: &[&str]) -> Result<UpArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["tikspin", "up"].iter().chain(args))?;
+        match cli.command {
+            Some(Command::Up(up)) => Ok(up),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_profile_flag_parses() {
+        assert_eq!(up_args(&[]).unwrap().profile(), Profile::Spin);
+        assert_eq!(up_args(&["--fast"]).unwrap().profile(), Profile::Fast);
+        assert_eq!(
+            up_args(&["--profile", "fast"]).unwrap().profile(),
+            Profile::Fast
+        );
+        assert_eq!(
+            up_args(&["--profile=spin"]).unwrap().profile(),
+            Profile::Spin
+        );
+        let err = up_args(&["--profile", "turbo"]).err().unwrap().to_string();
+        assert!(err.contains("spin, fast"), "{err}");
+        assert!(up_args(&["--fast", "--profile", "spin"]).is_err());
     }
 }

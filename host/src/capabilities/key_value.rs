@@ -1,51 +1,76 @@
 //! `fermyon:spin/key-value`: stores of type `spin` (a SQLite file, Spin's own table layout) and
 //! `redis`.
+//!
+//! A `spin` store is one SQLite connection shared by every instance. What it costs depends on
+//! the [`Profile`]:
+//!
+//! - `spin` (Spin's crates/key-value-spin): the connection is opened at the first `open` with
+//!   rusqlite's defaults (the journal mode left alone); `open` and every operation run through
+//!   `tokio::task::block_in_place`, and `exists` reads the value.
+//! - `fast`: the connection is opened at start in WAL mode with `synchronous = NORMAL`, and
+//!   operations run inline.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
+use crate::capabilities::block_in_place;
+use crate::profile::Profile;
 use crate::state::InstanceState;
 
 pub enum KvStore {
-    Sqlite {
-        label: String,
-        conn: Mutex<rusqlite::Connection>,
-    },
+    Sqlite(SqliteKv),
     Redis {
         client: super::redis::SharedConnection,
     },
 }
 
+/// A store of type `spin`: Spin's `spin_key_value` table in a SQLite file.
+pub struct SqliteKv {
+    label: String,
+    path: PathBuf,
+    profile: Profile,
+    conn: OnceLock<Mutex<rusqlite::Connection>>,
+}
+
 /// An open store handle held by an instance.
 pub struct OpenStore(Arc<KvStore>);
 
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))";
+
 impl KvStore {
-    pub fn sqlite(label: &str, path: &Path) -> Result<Self> {
+    pub fn sqlite(label: &str, path: &Path, profile: Profile) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = rusqlite::Connection::open(path).with_context(|| {
+        let kv = SqliteKv {
+            label: label.to_string(),
+            path: path.to_path_buf(),
+            profile,
+            conn: OnceLock::new(),
+        };
+        let context = || {
             format!(
                 "cannot open key-value store {label:?} at {}",
                 path.display()
             )
-        })?;
-        // One connection serves every instance; WAL lets readers proceed beside the writer.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))",
-            [],
-        )?;
-        Ok(Self::Sqlite {
-            label: label.to_string(),
-            conn: Mutex::new(conn),
-        })
+        };
+        // Either way a bad path is a start error here; Spin would report it at the first `open`.
+        let conn = kv.connect().with_context(context)?;
+        match profile {
+            Profile::Spin => drop(conn),
+            Profile::Fast => {
+                // One connection serves every instance; WAL lets readers proceed beside the
+                // writer.
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                let _ = kv.conn.set(Mutex::new(conn));
+            }
+        }
+        Ok(Self::Sqlite(kv))
     }
 
     pub async fn redis(url: &str) -> Result<Self> {
@@ -54,19 +79,20 @@ impl KvStore {
         })
     }
 
-    fn with_sqlite<R>(
-        label: &str,
-        conn: &Mutex<rusqlite::Connection>,
-        f: impl FnOnce(&rusqlite::Connection, &str) -> rusqlite::Result<R>,
-    ) -> Result<R, Error> {
-        // One short statement under the store's lock (WAL keeps it brief even beside writers).
-        let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn, label).map_err(|e| Error::Other(e.to_string()))
+    /// What an `open` of this store costs: Spin's `StoreManager::get` makes sure of the
+    /// connection in `block_in_place`, every time.
+    fn attach(&self) -> Result<(), Error> {
+        match self {
+            Self::Sqlite(kv) if kv.profile == Profile::Spin => {
+                block_in_place(|| kv.connection().map(drop))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self {
-            Self::Sqlite { label, conn } => Self::with_sqlite(label, conn, |c, store| {
+            Self::Sqlite(kv) => kv.run(|c, store| {
                 use rusqlite::OptionalExtension;
                 c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                     .query_row((store, key), |r| r.get(0))
@@ -81,7 +107,7 @@ impl KvStore {
 
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         match self {
-            Self::Sqlite { label, conn } => Self::with_sqlite(label, conn, |c, store| {
+            Self::Sqlite(kv) => kv.run(|c, store| {
                 c.prepare_cached(
                     "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
@@ -98,7 +124,7 @@ impl KvStore {
 
     pub async fn delete(&self, key: &str) -> Result<(), Error> {
         match self {
-            Self::Sqlite { label, conn } => Self::with_sqlite(label, conn, |c, store| {
+            Self::Sqlite(kv) => kv.run(|c, store| {
                 c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                     .execute((store, key))
                     .map(drop)
@@ -112,12 +138,14 @@ impl KvStore {
 
     pub async fn exists(&self, key: &str) -> Result<bool, Error> {
         match self {
-            Self::Sqlite { label, conn } => {
-                Self::with_sqlite(label, conn, |c, store| {
-                    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
-                    .query_row((store, key), |r| r.get(0))
-                })
-            }
+            // Spin's `exists` is its `get`.
+            Self::Sqlite(kv) if kv.profile == Profile::Spin => Ok(self.get(key).await?.is_some()),
+            Self::Sqlite(kv) => kv.run(|c, store| {
+                c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+                )?
+                .query_row((store, key), |r| r.get(0))
+            }),
             Self::Redis { client } => client
                 .query(redis::cmd("EXISTS").arg(key))
                 .await
@@ -127,7 +155,7 @@ impl KvStore {
 
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
         match self {
-            Self::Sqlite { label, conn } => Self::with_sqlite(label, conn, |c, store| {
+            Self::Sqlite(kv) => kv.run(|c, store| {
                 c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
                     .query_map([store], |r| r.get(0))?
                     .collect()
@@ -136,6 +164,39 @@ impl KvStore {
                 .query(redis::cmd("KEYS").arg("*"))
                 .await
                 .map_err(redis_error),
+        }
+    }
+}
+
+impl SqliteKv {
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&self.path)?;
+        conn.execute(CREATE_TABLE, [])?;
+        Ok(conn)
+    }
+
+    /// The store's connection, opened now if nobody has yet (Spin's `KeyValueSqlite`).
+    fn connection(&self) -> Result<&Mutex<rusqlite::Connection>, Error> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let new = self.connect().map_err(|e| Error::Other(e.to_string()))?;
+        Ok(self.conn.get_or_init(|| Mutex::new(new)))
+    }
+
+    /// One short statement under the store's lock: inline (fast), or in `block_in_place` as
+    /// Spin runs each of its store operations.
+    fn run<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection, &str) -> rusqlite::Result<R>,
+    ) -> Result<R, Error> {
+        let go = || {
+            let conn = self.connection()?.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn, &self.label).map_err(|e| Error::Other(e.to_string()))
+        };
+        match self.profile {
+            Profile::Spin => block_in_place(go),
+            Profile::Fast => go(),
         }
     }
 }
@@ -157,6 +218,9 @@ impl HostStore for InstanceState {
         let Some(store) = self.services.key_value.get(&label) else {
             return Ok(Err(Error::NoSuchStore));
         };
+        if let Err(e) = store.attach() {
+            return Ok(Err(e));
+        }
         Ok(Ok(self.table.push(OpenStore(store.clone()))?))
     }
 

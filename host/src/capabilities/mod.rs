@@ -18,8 +18,23 @@ use std::sync::Arc;
 
 /// Connections and stores shared by all instances of the app.
 pub struct Services {
+    /// Which costs the capabilities pay (see [`crate::profile`]).
+    pub profile: crate::profile::Profile,
     pub key_value: HashMap<String, Arc<key_value::KvStore>>,
-    pub sqlite: HashMap<String, Arc<sqlite::SqlitePool>>,
+    pub sqlite: HashMap<String, Arc<sqlite::Database>>,
     pub redis: redis::RedisClients,
     pub mysql: mysql::MysqlPools,
+    /// Per-call variable resolution (the `spin` profile).
+    pub variables: variables::Resolver,
+}
+
+/// Runs blocking work the way Spin's providers and key-value store do: in
+/// `tokio::task::block_in_place`, which hands this worker's other tasks to another thread
+/// first. Off a multi-threaded runtime (where that is not allowed) it just runs `f`.
+pub fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }

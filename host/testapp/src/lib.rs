@@ -100,6 +100,17 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
                 format!("before={before} inside={inside} after={after}"),
             )
         }
+        // Whether a second `open` gets the connection the first one had: a TEMP table lives on
+        // its connection only, so a fresh connection does not see it.
+        "/sqlite/connection" => {
+            use spin_sdk::sqlite::Connection;
+            let first = Connection::open_default()?;
+            first.execute("CREATE TEMP TABLE IF NOT EXISTS mine (x INTEGER)", &[])?;
+            drop(first);
+            let second = Connection::open_default()?;
+            let seen = second.execute("SELECT x FROM temp.mine", &[]).is_ok();
+            text(200, if seen { "reused" } else { "fresh" })
+        }
         "/var" => match spin_sdk::variables::get(&query(&req, "name").unwrap_or_default()) {
             Ok(v) => text(200, v),
             Err(e) => text(404, format!("{e:?}")),
