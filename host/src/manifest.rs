@@ -255,7 +255,8 @@ impl LoadedManifest {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let manifest = parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let manifest = parse(&text)
+            .with_context(|| format!("Failed to load manifest from {:?}", path.display().to_string()))?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -448,10 +449,10 @@ fn validate(m: &Manifest) -> Result<()> {
     }
     for (id, c) in &m.component {
         check_component_id(id).with_context(|| format!("component.{id}"))?;
-        for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
-            crate::outbound::AllowedHost::parse_template(host)
-                .with_context(|| format!("component.{id}.allowed_outbound_hosts[{i}]"))?;
-        }
+        // Spin words it "Failed to load component `x`" → "`allowed_outbound_hosts` is malformed".
+        crate::outbound::validate(&c.allowed_outbound_hosts, &m.variables).with_context(|| {
+            format!("Failed to load component `{id}`: component.{id}.allowed_outbound_hosts is malformed")
+        })?;
         for name in c.variables.keys() {
             check_variable_name(name)
                 .with_context(|| format!("component.{id}.variables.{name}"))?;
@@ -713,7 +714,7 @@ secret = "{{ secret }}"
             "source = \"a.wasm\"",
             "source = \"a.wasm\"\nallowed_outbound_hosts = [\"nohost\"]",
         ));
-        assert!(e.contains("allowed_outbound_hosts[0]"), "{e}");
+        assert!(e.contains("component.a.allowed_outbound_hosts is malformed"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,55 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testapp/spin.toml")
 }
 
-fn host(config: HostConfig) -> TestHost {
+/// A copy of the test app's manifest, with `edit` applied and paths made absolute, in `dir`.
+fn manifest_variant(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let testapp = manifest().parent().unwrap().to_path_buf();
+    let text = edit(std::fs::read_to_string(manifest()).unwrap())
+        .replace(
+            "../../target",
+            &format!("{}/target", tikspin_e2e::workspace_root().display()),
+        )
+        .replace("workdir = \"../", &format!("workdir = \"{}/../", testapp.display()))
+        .replace("workdir = \".\"", &format!("workdir = \"{}\"", testapp.display()));
+    let m = dir.join("spin.toml");
+    std::fs::write(&m, text).unwrap();
+    m
+}
+
+/// The test app with its Redis trigger (`testapp/redis.overlay.toml` merged in).
+fn redis_manifest(dir: &std::path::Path) -> PathBuf {
+    let overlay = std::fs::read_to_string(manifest().with_file_name("redis.overlay.toml")).unwrap();
+    manifest_variant(dir, |base| {
+        tikspin_manifests::merge_documents(&base, &overlay).unwrap()
+    })
+}
+
+/// `tikspin up` on `manifest` (a variant of the test app's, whose components are built) with
+/// `args`, expected to stop: its stderr.
+fn failed_start(manifest: &std::path::Path, args: &[&str]) -> String {
+    tikspin_e2e::harness::build_once(&self::manifest());
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(tikspin_e2e::harness::host_binary())
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(manifest)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the start should fail: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// The test app, its required secret set unless `config` sets it or asks for a generated one.
+fn host(mut config: HostConfig) -> TestHost {
+    if !config.variables.iter().any(|(k, _)| k == "secret_token")
+        && !config.extra_args.iter().any(|a| a == "--generate-missing-secrets")
+    {
+        config.variables.push(var("secret_token", "test-token"));
+    }
     TestHost::start(HostConfig {
         manifest: Some(manifest()),
         ..config
@@ -124,7 +172,10 @@ fn sqlite_transaction_spans_calls_and_rolls_back_on_drop() {
 
 #[test]
 fn variables_resolve_from_defaults_cli_and_env() {
-    let h = host(HostConfig::default());
+    let h = host(HostConfig {
+        extra_args: vec!["--generate-missing-secrets".into()],
+        ..Default::default()
+    });
     assert_eq!(
         h.client.get("/probe/var?name=greeting").text(),
         "hello, world"
@@ -161,29 +212,27 @@ fn variables_resolve_from_defaults_cli_and_env() {
 
 #[test]
 fn a_required_variable_without_value_stops_the_start() {
+    // Spin 4.0.2 with no jwt_secret: `Error: provider error: no provider resolved required
+    // variable(s): [Key("jwt_secret")]`. Secrets included, unless the start asks otherwise.
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(manifest()).unwrap().replace(
-        "greeting = { default = \"hello\" }",
-        "greeting = { required = true }",
+    let m = manifest_variant(dir.path(), |t| {
+        t.replace(
+            "greeting = { default = \"hello\" }",
+            "greeting = { required = true }",
+        )
+    });
+    let err = failed_start(&m, &[]);
+    assert!(
+        err.contains(
+            "provider error: no provider resolved required variable(s): [Key(\"greeting\"), Key(\"secret_token\")]"
+        ),
+        "{err}"
     );
-    let text = text.replace(
-        "../../target",
-        &format!("{}/target", tikspin_e2e::workspace_root().display()),
+    let err = failed_start(&m, &["--generate-missing-secrets"]);
+    assert!(
+        err.contains("no provider resolved required variable(s): [Key(\"greeting\")]"),
+        "{err}"
     );
-    let m = dir.path().join("spin.toml");
-    std::fs::write(&m, text).unwrap();
-    tikspin_e2e::harness::build_once(&manifest());
-    let out = std::process::Command::new(tikspin_e2e::harness::host_binary())
-        .args(["up", "--listen", "127.0.0.1:0", "--from"])
-        .arg(&m)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("\"greeting\" is required"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
@@ -223,6 +272,87 @@ fn malformed_manifest_and_runtime_config_give_one_clear_error() {
     ]);
     assert!(err.contains("rc.toml") && err.contains("dynamo"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Spin: crates/trigger-redis/src/lib.rs (`Client::open(address)?`, "Redis trigger failed to
+/// connect to …"): every declared Redis trigger is started, and one that cannot be fails the
+/// start — an empty address and an unreachable server alike.
+#[test]
+fn a_redis_trigger_without_a_usable_server_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = redis_manifest(dir.path());
+    tikspin_e2e::harness::build_once(&m); // the listener component
+    let err = failed_start(
+        &m,
+        &["--variable", "redis_address=", "--variable", "secret_token=t"],
+    );
+    assert!(
+        err.contains("component `listener`") && err.contains("not a Redis URL"),
+        "{err}"
+    );
+    let closed = tikspin_e2e::free_port();
+    let err = failed_start(
+        &m,
+        &[
+            "--variable",
+            &format!("redis_address=redis://127.0.0.1:{closed}"),
+            "--variable",
+            "secret_token=t",
+        ],
+    );
+    assert!(
+        err.contains(&format!("Redis trigger failed to connect to 127.0.0.1:{closed}")),
+        "{err}"
+    );
+}
+
+/// Spin: crates/outbound-networking-config/src/allowed_hosts.rs (`PartialAllowedHostConfig::
+/// validate`): a templated entry is checked with the variables' defaults when the manifest
+/// loads, so no run-time value can rescue a default that makes an invalid host.
+#[test]
+fn an_allowed_host_template_invalid_with_its_default_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest_variant(dir.path(), |t| {
+        t.replace(
+            "allowed_url = { default = \"http://127.0.0.1:1\" }",
+            "allowed_url = { default = \"\" }",
+        )
+    });
+    let err = failed_start(
+        &m,
+        &["--variable", "allowed_url=http://127.0.0.1:1", "--variable", "secret_token=t"],
+    );
+    for part in [
+        "Failed to load manifest from",
+        "Failed to load component `probe`",
+        "allowed_outbound_hosts is malformed",
+        "using default variable value(s) with template \"{{ allowed_url }}\" results in invalid config \"\"",
+        "\"\" is not an allowed outbound host format",
+    ] {
+        assert!(err.contains(part), "missing {part:?} in: {err}");
+    }
+}
+
+/// Spin resolves a component's allow-list with the run-time values on its first outbound call
+/// and denies every call when that fails (crates/outbound-networking-config, `check_url`):
+/// the start succeeds, the component reaches nothing, and the host says why once.
+#[test]
+fn an_invalid_run_time_allowed_host_denies_every_outbound_call() {
+    let port = tikspin_e2e::free_port();
+    let h = host(HostConfig {
+        port: Some(port),
+        variables: vec![var("allowed_url", "127.0.0.1")],
+        ..Default::default()
+    });
+    let r = h.client.get(&format!(
+        "/probe/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F.well-known%2Fspin%2Fhealth"
+    ));
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    assert!(
+        h.log().contains("component `probe`: allowed_outbound_hosts does not resolve"),
+        "{}",
+        h.log()
+    );
 }
 
 #[test]
@@ -373,11 +503,17 @@ fn component_output_goes_to_the_log_files() {
     );
 }
 
+/// Also the host's one Redis extra: it resubscribes after Redis restarts (Spin would exit).
 #[test]
 fn redis_outbound_and_trigger_with_reconnect() {
     let mut redis = RedisServer::start().expect("redis-server");
-    let h = host(HostConfig {
-        variables: vec![var("redis_address", &redis.url())],
+    let dir = tempfile::tempdir().unwrap();
+    let h = TestHost::start(HostConfig {
+        manifest: Some(redis_manifest(dir.path())),
+        variables: vec![
+            var("redis_address", &redis.url()),
+            var("secret_token", "test-token"),
+        ],
         ..Default::default()
     });
     let r = h.client.get(&format!(
@@ -421,6 +557,73 @@ fn mysql_round_trip_against_mariadb() {
         .replace('@', "%40");
     let r = h.client.get(&format!("/probe/mysql?address={url}"));
     assert_eq!(r.text(), "name=数据 🎬 n=42");
+}
+
+/// The default profile opens a SQLite connection per `open`, as Spin does; `--fast` hands a
+/// pooled one back (a TEMP table, which lives on its connection, tells them apart).
+#[test]
+fn sqlite_connections_follow_the_profile() {
+    let spin = host(HostConfig::default());
+    assert_eq!(spin.client.get("/probe/sqlite/connection").text(), "fresh");
+    let fast = host(HostConfig {
+        extra_args: vec!["--fast".into()],
+        ..Default::default()
+    });
+    assert_eq!(fast.client.get("/probe/sqlite/connection").text(), "reused");
+    assert!(fast.log().contains("profile: fast"), "{}", fast.log());
+}
+
+/// The profiles change what a request costs, never what it answers.
+#[test]
+fn both_profiles_answer_alike() {
+    let config = |extra: &[&str]| HostConfig {
+        variables: vec![var("secret_token", "s3cret")],
+        env: vec![var("SPIN_VARIABLE_GREETING", "from env")],
+        extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let spin = host(config(&[]));
+    let fast = host(config(&["--profile", "fast"]));
+    let answers = |h: &TestHost| -> Vec<(u16, String)> {
+        let get = |path: &str| {
+            let r = h.client.get(path);
+            (r.status, r.text())
+        };
+        let post = |path: &str| {
+            let r = h.client.post_empty(path);
+            (r.status, r.text())
+        };
+        let headers: String = get("/users/7/headers?x=1")
+            .1
+            .lines()
+            .filter(|l| !l.starts_with("spin-client-addr") && !l.starts_with("spin-full-url"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let echo = h
+            .client
+            .post("/probe/echo-body", "text/plain", b"some body");
+        vec![
+            (200, headers),
+            (echo.status, echo.text()),
+            get("/probe/kv/get?key=k"),
+            post("/probe/kv/set?key=k&value=v"),
+            get("/probe/kv/get?key=k"),
+            get("/probe/sqlite/commit"),
+            get("/probe/sqlite/rollback"),
+            get("/probe/var?name=greeting"),
+            get("/probe/var?name=token"),
+            get("/probe/var?name=undeclared"),
+            get("/probe/var?name=Bad__name"),
+            get("/limited/kv/get?key=x"),
+            (get("/limited/sqlite/commit").0, String::new()),
+            (get("/probe/trap").0, String::new()),
+            get("/nothing/here"),
+        ]
+    };
+    let from_spin = answers(&spin);
+    assert_eq!(from_spin[7], (200, "from env, world".to_string()));
+    assert_eq!(from_spin[8], (200, "s3cret".to_string()));
+    assert_eq!(from_spin, answers(&fast));
 }
 
 /// The test app's manifest plus `extra` (TOML appended), with paths made absolute, in `dir`.
@@ -505,4 +708,51 @@ fn http2_prior_knowledge_is_served() {
     let mut frame = [0u8; 9];
     conn.read_exact(&mut frame).unwrap();
     assert_eq!(frame[3], 0x04, "the server's first frame is SETTINGS: {frame:?}");
+}
+
+/// Spin refuses, before serving, a manifest whose component declares a store label that is
+/// neither kebab-case nor snake_case (crates/manifest/src/schema/kebab_or_snake_case.rs) and a
+/// runtime config with a key it does not use (crates/runtime-config/src/lib.rs,
+/// `validate_all_keys_used`); the host's one-line error names the file, the component and the
+/// key.
+#[test]
+fn a_manifest_or_runtime_config_spin_rejects_names_file_component_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_manifest = testapp_with(dir.path(), "");
+    let text = std::fs::read_to_string(&bad_manifest).unwrap().replacen(
+        "key_value_stores = [\"default\"]",
+        "key_value_stores = [\"default\", \"b@d\"]",
+        1,
+    );
+    std::fs::write(&bad_manifest, text).unwrap();
+    let rc = dir.path().join("rc.toml");
+    std::fs::write(&rc, "bogus = 1\n").unwrap();
+    tikspin_e2e::harness::build_once(&manifest());
+    let run = |m: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(tikspin_e2e::harness::host_binary())
+            .args(["up", "--listen", "127.0.0.1:0", "--variable", "secret_token=t", "--from"])
+            .arg(m)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&bad_manifest, &[]);
+    assert!(
+        err.contains("spin.toml")
+            && err.contains("component.probe.key_value_stores[1]")
+            && err.contains("expected kebab-case or snake_case"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.path().join("good")).unwrap();
+    let good = testapp_with(&dir.path().join("good"), "");
+    let err = run(&good, &["--runtime-config-file".as_ref(), rc.as_os_str()]);
+    assert!(
+        err.contains("rc.toml") && err.contains("unused runtime config key(s): bogus"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
