@@ -48,11 +48,10 @@ pub async fn serve(
             });
             // hyper's own read-buffer cap (~400 KiB, then 431) bounds the head, as in Spin; an
             // opt-in smaller head limit is checked per request in `handle`.
-            let _ = hyper_util::server::conn::auto::Builder::new(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .serve_connection(TokioIo::new(stream), svc)
-            .await;
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
         });
     }
 }
@@ -280,7 +279,10 @@ fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketA
 /// lowercasing and replacing `_` with `-` (crates/trigger-http/src/headers.rs,
 /// `compute_default_headers` and `prepare_header_key`).
 fn path_match_header(name: &str) -> String {
-    format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"))
+    format!(
+        "spin-path-match-{}",
+        name.to_ascii_lowercase().replace('_', "-")
+    )
 }
 
 #[cfg(test)]

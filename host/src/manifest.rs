@@ -255,8 +255,12 @@ impl LoadedManifest {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let manifest = parse(&text)
-            .with_context(|| format!("Failed to load manifest from {:?}", path.display().to_string()))?;
+        let manifest = parse(&text).with_context(|| {
+            format!(
+                "Failed to load manifest from {:?}",
+                path.display().to_string()
+            )
+        })?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -326,7 +330,9 @@ fn normalize_inline_components(mut table: toml::Table) -> Result<Option<toml::Ta
         .collect();
     let mut ids: Vec<(String, usize, String)> = Vec::new();
     for (kind, list) in triggers {
-        let Some(list) = list.as_array() else { continue };
+        let Some(list) = list.as_array() else {
+            continue;
+        };
         let mut counter = 1;
         for (i, t) in list.iter().enumerate() {
             if let Some(id) = t.get("id").and_then(toml::Value::as_str) {
@@ -568,7 +574,12 @@ fn trigger_id(id: Option<&str>, component: &str, kind: &str) -> String {
 
 /// A trigger's `component` is a `KebabId` (crates/manifest/src/schema/v2/trigger.rs,
 /// `ComponentSpec`) naming a `[component.<id>]` (crates/app/src/lib.rs, `AppTrigger::component`).
-fn check_trigger_component(m: &Manifest, key: &str, component: &str, trigger_id: &str) -> Result<()> {
+fn check_trigger_component(
+    m: &Manifest,
+    key: &str,
+    component: &str,
+    trigger_id: &str,
+) -> Result<()> {
     check_component_id(component).with_context(|| format!("{key}.component"))?;
     if !m.component.contains_key(component) {
         bail!("{key}.component: missing component {component:?} configured for trigger {trigger_id:?}");
@@ -642,7 +653,10 @@ fn check_component_keys(id: &str, c: &Component) -> Result<()> {
         return Err(unsupported("ai_models", "Serverless AI"));
     }
     if !c.dependencies.is_empty() {
-        return Err(unsupported("dependencies", "composing component dependencies"));
+        return Err(unsupported(
+            "dependencies",
+            "composing component dependencies",
+        ));
     }
     Ok(())
 }
@@ -714,7 +728,10 @@ secret = "{{ secret }}"
             "source = \"a.wasm\"",
             "source = \"a.wasm\"\nallowed_outbound_hosts = [\"nohost\"]",
         ));
-        assert!(e.contains("component.a.allowed_outbound_hosts is malformed"), "{e}");
+        assert!(
+            e.contains("component.a.allowed_outbound_hosts is malformed"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -732,7 +749,11 @@ secret = "{{ secret }}"
     #[test]
     fn a_manifest_without_triggers_is_refused() {
         let text = "spin_manifest_version = 2\n[application]\nname = \"t\"\n";
-        assert!(err(text).contains("missing field `trigger`"), "{}", err(text));
+        assert!(
+            err(text).contains("missing field `trigger`"),
+            "{}",
+            err(text)
+        );
     }
 
     /// Spin: crates/loader/src/local.rs, `locked_variable`: exactly one of `required` and
@@ -740,9 +761,15 @@ secret = "{{ secret }}"
     #[test]
     fn a_variable_is_required_or_has_a_default() {
         let msg = "must be `required` OR have a `default`";
-        let e = err(&with("{ required = true, secret = true }", "{ secret = true }"));
+        let e = err(&with(
+            "{ required = true, secret = true }",
+            "{ secret = true }",
+        ));
         assert!(e.contains("variables.secret") && e.contains(msg), "{e}");
-        let e = err(&with("{ required = true, secret = true }", "{ required = true, default = \"x\" }"));
+        let e = err(&with(
+            "{ required = true, secret = true }",
+            "{ required = true, default = \"x\" }",
+        ));
         assert!(e.contains("variables.secret") && e.contains(msg), "{e}");
     }
 
@@ -759,14 +786,19 @@ secret = "{{ secret }}"
         let e = check_variable_name("bad+name").unwrap_err().to_string();
         assert_eq!(e, "'_'-separated words may only contain alphanumeric ASCII (plus ':' inside words); got '+'");
         let e = check_variable_name("a:b").unwrap_err().to_string();
-        assert!(e.starts_with("invalid variable name: \"a:b\": invalid character ':'"), "{e}");
+        assert!(
+            e.starts_with("invalid variable name: \"a:b\": invalid character ':'"),
+            "{e}"
+        );
     }
 
     /// Spin: crates/serde/src/id.rs, `KebabId` (and crates/manifest/tests/ui/invalid/
     /// bad_kebab_component_ref.err).
     #[test]
     fn component_ids_are_kebab_ids() {
-        for good in ["a", "api", "a-1", "my-api-2", "API", "API-v2", "a:b", "x-1a"] {
+        for good in [
+            "a", "api", "a-1", "my-api-2", "API", "API-v2", "a:b", "x-1a",
+        ] {
             check_component_id(good).unwrap();
         }
         for bad in ["", "1-2-3", "a--b", "a-", "-a", "a_b", "Api", "a.b", "a b"] {
@@ -777,9 +809,17 @@ secret = "{{ secret }}"
             "'-'-separated words must start with an ASCII letter or digit; got '1'"
         );
         let e = err(&with("component = \"a\"", "component = \"1-2-3\""));
-        assert!(e.contains("trigger.http[0].component") && e.contains("got '1'"), "{e}");
-        let e = err(&MINIMAL.replace("component.a", "component.my_api").replace("component = \"a\"", "component = \"my_api\""));
-        assert!(e.contains("words must be separated with '-', not '_'"), "{e}");
+        assert!(
+            e.contains("trigger.http[0].component") && e.contains("got '1'"),
+            "{e}"
+        );
+        let e = err(&MINIMAL
+            .replace("component.a", "component.my_api")
+            .replace("component = \"a\"", "component = \"my_api\""));
+        assert!(
+            e.contains("words must be separated with '-', not '_'"),
+            "{e}"
+        );
     }
 
     /// Spin: crates/app/src/lib.rs, `AppTrigger::component`.
@@ -801,22 +841,52 @@ secret = "{{ secret }}"
             "source = \"a.wasm\"\nkey_value_stores = [\"default\", \"snake_case\", \"kebab-case\", \"mixed_CASE_words\"]\nsqlite_databases = [\"default\", \"snake_case\", \"kebab-case\"]",
         );
         parse(&ok).unwrap();
-        for (key, label) in [("key_value_stores", "b@dlabel"), ("sqlite_databases", "camelCase")] {
-            let e = err(&with("source = \"a.wasm\"", &format!("source = \"a.wasm\"\n{key} = [\"{label}\"]")));
-            assert!(e.contains(&format!("component.a.{key}[0]")) && e.contains("expected kebab-case or snake_case"), "{e}");
+        for (key, label) in [
+            ("key_value_stores", "b@dlabel"),
+            ("sqlite_databases", "camelCase"),
+        ] {
+            let e = err(&with(
+                "source = \"a.wasm\"",
+                &format!("source = \"a.wasm\"\n{key} = [\"{label}\"]"),
+            ));
+            assert!(
+                e.contains(&format!("component.a.{key}[0]"))
+                    && e.contains("expected kebab-case or snake_case"),
+                "{e}"
+            );
         }
     }
 
     /// Spin: crates/http/src/config.rs, `HttpExecutorType`: `http` (alias `spin`) or `wagi`.
     #[test]
     fn executors_are_spins() {
-        parse(&with("component = \"a\"", "component = \"a\"\nexecutor = { type = \"http\" }")).unwrap();
-        parse(&with("component = \"a\"", "component = \"a\"\nexecutor = { type = \"spin\" }")).unwrap();
-        let e = err(&with("component = \"a\"", "component = \"a\"\nexecutor = { type = \"cgi\" }"));
-        assert!(e.contains("trigger.http[0].executor") && e.contains("unknown variant `cgi`"), "{e}");
-        let e = err(&with("component = \"a\"", "component = \"a\"\nexecutor = { type = \"http\", argv = \"x\" }"));
+        parse(&with(
+            "component = \"a\"",
+            "component = \"a\"\nexecutor = { type = \"http\" }",
+        ))
+        .unwrap();
+        parse(&with(
+            "component = \"a\"",
+            "component = \"a\"\nexecutor = { type = \"spin\" }",
+        ))
+        .unwrap();
+        let e = err(&with(
+            "component = \"a\"",
+            "component = \"a\"\nexecutor = { type = \"cgi\" }",
+        ));
+        assert!(
+            e.contains("trigger.http[0].executor") && e.contains("unknown variant `cgi`"),
+            "{e}"
+        );
+        let e = err(&with(
+            "component = \"a\"",
+            "component = \"a\"\nexecutor = { type = \"http\", argv = \"x\" }",
+        ));
         assert!(e.contains("unknown field `argv`"), "{e}");
-        let e = err(&with("component = \"a\"", "component = \"a\"\nexecutor = { type = \"wagi\" }"));
+        let e = err(&with(
+            "component = \"a\"",
+            "component = \"a\"\nexecutor = { type = \"wagi\" }",
+        ));
         assert!(e.contains("not supported by this host"), "{e}");
     }
 
@@ -824,16 +894,29 @@ secret = "{{ secret }}"
     #[test]
     fn private_false_is_refused_with_spins_message() {
         let e = err(&with("route = \"/a/...\"", "route = { private = false }"));
-        assert!(e.contains("route must be a string pattern or '{ private = true }'"), "{e}");
+        assert!(
+            e.contains("route must be a string pattern or '{ private = true }'"),
+            "{e}"
+        );
         parse(&with("route = \"/a/...\"", "route = { private = true }")).unwrap();
     }
 
     /// Spin: crates/trigger-http/src/lib.rs, `HttpTrigger::validate_app`.
     #[test]
     fn the_removed_http_base_is_tolerated_only_as_slash() {
-        parse(&with("name = \"t\"", "name = \"t\"\n[application.trigger.http]\nbase = \"/\"")).unwrap();
-        let e = err(&with("name = \"t\"", "name = \"t\"\n[application.trigger.http]\nbase = \"/api\""));
-        assert!(e.contains("application.trigger.http.base") && e.contains("deprecated trigger 'base'"), "{e}");
+        parse(&with(
+            "name = \"t\"",
+            "name = \"t\"\n[application.trigger.http]\nbase = \"/\"",
+        ))
+        .unwrap();
+        let e = err(&with(
+            "name = \"t\"",
+            "name = \"t\"\n[application.trigger.http]\nbase = \"/api\"",
+        ));
+        assert!(
+            e.contains("application.trigger.http.base") && e.contains("deprecated trigger 'base'"),
+            "{e}"
+        );
     }
 
     /// Spin: crates/manifest/src/schema/v2/app_details.rs and v2/component.rs: `tool` tables,
@@ -848,7 +931,10 @@ secret = "{{ secret }}"
             );
         let m = parse(&text).unwrap();
         let build = m.component["a"].build.as_ref().unwrap();
-        assert_eq!(build.command.iter().collect::<Vec<_>>(), ["npm install", "npm run build"]);
+        assert_eq!(
+            build.command.iter().collect::<Vec<_>>(),
+            ["npm install", "npm run build"]
+        );
     }
 
     /// Keys Spin honours and this host cannot are refused by name, not as unknown.
@@ -857,15 +943,36 @@ secret = "{{ secret }}"
         for (extra, key) in [
             ("files = [\"assets/*\"]", "component.a.files"),
             ("ai_models = [\"llama2-chat\"]", "component.a.ai_models"),
-            ("allowed_http_hosts = [\"example.com\"]", "component.a.allowed_http_hosts"),
-            ("dependencies = { \"a:b/c\" = \"0.1.0\" }", "component.a.dependencies"),
+            (
+                "allowed_http_hosts = [\"example.com\"]",
+                "component.a.allowed_http_hosts",
+            ),
+            (
+                "dependencies = { \"a:b/c\" = \"0.1.0\" }",
+                "component.a.dependencies",
+            ),
         ] {
-            let e = err(&with("source = \"a.wasm\"", &format!("source = \"a.wasm\"\n{extra}")));
-            assert!(e.contains(key) && e.contains("not supported by this host"), "{e}");
+            let e = err(&with(
+                "source = \"a.wasm\"",
+                &format!("source = \"a.wasm\"\n{extra}"),
+            ));
+            assert!(
+                e.contains(key) && e.contains("not supported by this host"),
+                "{e}"
+            );
         }
-        let e = err(&with("source = \"a.wasm\"", "source = { url = \"https://x/a.wasm\", digest = \"sha256:0\" }"));
-        assert!(e.contains("component.a.source") && e.contains("not supported"), "{e}");
-        let e = err(&with("component = \"a\"", "component = \"a\"\nstatic_response = { status_code = 204 }"));
+        let e = err(&with(
+            "source = \"a.wasm\"",
+            "source = { url = \"https://x/a.wasm\", digest = \"sha256:0\" }",
+        ));
+        assert!(
+            e.contains("component.a.source") && e.contains("not supported"),
+            "{e}"
+        );
+        let e = err(&with(
+            "component = \"a\"",
+            "component = \"a\"\nstatic_response = { status_code = 204 }",
+        ));
         assert!(e.contains("trigger.http[0].static_response"), "{e}");
     }
 

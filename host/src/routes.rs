@@ -56,14 +56,8 @@ impl RoutePattern {
         } else {
             format!("/{raw}")
         };
-        let based = absolute
-            .strip_suffix('/')
-            .unwrap_or(&absolute)
-            .to_string();
-        let mut parts: Vec<&str> = based
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .collect();
+        let based = absolute.strip_suffix('/').unwrap_or(&absolute).to_string();
+        let mut parts: Vec<&str> = based.split('/').filter(|part| !part.is_empty()).collect();
         let wildcard = matches!(parts.last(), Some(&"...") | Some(&"*"));
         if wildcard {
             parts.pop();
@@ -356,7 +350,10 @@ mod tests {
             (RoutePattern::parse("/").unwrap(), "comp-/".to_string()),
             (RoutePattern::parse("/foo").unwrap(), "first".to_string()),
             (RoutePattern::parse("/foo").unwrap(), "second".to_string()),
-            (RoutePattern::parse("/whee/...").unwrap(), "whee".to_string()),
+            (
+                RoutePattern::parse("/whee/...").unwrap(),
+                "whee".to_string(),
+            ),
         ]);
         assert_eq!(hit(&r, "/foo").unwrap().0, "second");
         assert_eq!(

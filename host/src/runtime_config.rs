@@ -163,8 +163,14 @@ impl RuntimeConfig {
 
 /// Top-level keys Spin's runtime config reads that this host does not support.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("state_dir", "a state directory set in the runtime config (use --state-dir)"),
-    ("log_dir", "a log directory set in the runtime config (logs go to <state-dir>/logs)"),
+    (
+        "state_dir",
+        "a state directory set in the runtime config (use --state-dir)",
+    ),
+    (
+        "log_dir",
+        "a log directory set in the runtime config (logs go to <state-dir>/logs)",
+    ),
     ("llm_compute", "Serverless AI"),
     ("client_tls", "client TLS settings"),
     ("blob_store", "blob stores"),
@@ -256,10 +262,16 @@ fn check_keys_and_types(raw: &toml::Table) -> Result<()> {
                 }
             }
             if section == "key_value_store" {
-                let allowed: &[&str] = if kind == "spin" { &["type", "path"] } else { &["type", "url"] };
+                let allowed: &[&str] = if kind == "spin" {
+                    &["type", "path"]
+                } else {
+                    &["type", "url"]
+                };
                 if let Some(table) = store.as_table() {
                     for key in table.keys().filter(|k| !allowed.contains(&k.as_str())) {
-                        eprintln!("warning: {section}.{label}.{key} is ignored (Spin ignores it too)");
+                        eprintln!(
+                            "warning: {section}.{label}.{key} is ignored (Spin ignores it too)"
+                        );
                     }
                 }
             }
@@ -360,7 +372,10 @@ prefix = "TIKSPIN"
     fn unknown_top_level_keys_are_unused_keys() {
         assert_eq!(err("baz = \"/baz\"\n"), "unused runtime config key(s): baz");
         let e = err("state_dir = \"/s\"\n");
-        assert!(e.contains("state_dir") && e.contains("not supported by this host"), "{e}");
+        assert!(
+            e.contains("state_dir") && e.contains("not supported by this host"),
+            "{e}"
+        );
     }
 
     /// Spin: crates/variables/src/lib.rs, `runtime_config_from_toml`: `variables_provider`, or
@@ -368,11 +383,17 @@ prefix = "TIKSPIN"
     #[test]
     fn variables_provider_is_the_name_config_provider_the_old_one() {
         let c = parse("[[variables_provider]]\ntype = \"env\"\nprefix = \"APP\"\n").unwrap();
-        assert_eq!(c.env_prefixes(), vec!["SPIN_VARIABLE".to_string(), "APP".to_string()]);
+        assert_eq!(
+            c.env_prefixes(),
+            vec!["SPIN_VARIABLE".to_string(), "APP".to_string()]
+        );
         let both = "[[variables_provider]]\ntype = \"env\"\n[[config_provider]]\ntype = \"env\"\n";
         assert_eq!(err(both), "unused runtime config key(s): config_provider");
         let e = err("[[variables_provider]]\ntype = \"vault\"\n");
-        assert!(e.contains("variables_provider[0].type") && e.contains("vault"), "{e}");
+        assert!(
+            e.contains("variables_provider[0].type") && e.contains("vault"),
+            "{e}"
+        );
         let e = err("[[config_provider]]\ntype = \"env\"\nprefx = \"A\"\n");
         assert!(e.contains("prefx"), "{e}");
     }
@@ -383,13 +404,27 @@ prefix = "TIKSPIN"
     #[test]
     fn store_types_spin_does_not_know_get_spins_message() {
         let e = err("[key_value_store.cache]\ntype = \"memcached\"\n");
-        assert!(e.contains("key_value_store.cache.type") && e.contains("the store type 'memcached' was not registered"), "{e}");
+        assert!(
+            e.contains("key_value_store.cache.type")
+                && e.contains("the store type 'memcached' was not registered"),
+            "{e}"
+        );
         let e = err("[sqlite_database.db]\ntype = \"postgres\"\n");
-        assert!(e.contains("sqlite_database.db.type") && e.contains("Unknown database kind: postgres"), "{e}");
-        let e = err("[sqlite_database.db]\ntype = \"libsql\"\nurl = \"https://x\"\ntoken = \"t\"\n");
-        assert!(e.contains("libsql") && e.contains("not supported by this host"), "{e}");
+        assert!(
+            e.contains("sqlite_database.db.type") && e.contains("Unknown database kind: postgres"),
+            "{e}"
+        );
+        let e =
+            err("[sqlite_database.db]\ntype = \"libsql\"\nurl = \"https://x\"\ntoken = \"t\"\n");
+        assert!(
+            e.contains("libsql") && e.contains("not supported by this host"),
+            "{e}"
+        );
         let e = err("[key_value_store.db]\npath = \"x\"\n");
-        assert!(e.contains("key_value_store.db.type") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("key_value_store.db.type") && e.contains("missing"),
+            "{e}"
+        );
     }
 
     /// Spin: crates/key-value-spin (`SpinKeyValueRuntimeConfig` does not deny unknown fields)
@@ -397,7 +432,10 @@ prefix = "TIKSPIN"
     #[test]
     fn unknown_store_settings_are_ignored_for_key_value_but_not_sqlite() {
         assert!(parse("[key_value_store.x]\ntype = \"spin\"\npth = \"x.db\"\n").is_ok());
-        assert!(parse("[key_value_store.x]\ntype = \"redis\"\nurl = \"redis://h\"\npassword = \"p\"\n").is_ok());
+        assert!(parse(
+            "[key_value_store.x]\ntype = \"redis\"\nurl = \"redis://h\"\npassword = \"p\"\n"
+        )
+        .is_ok());
         assert!(err("[sqlite_database.x]\ntype = \"spin\"\npth = \"x.db\"\n").contains("pth"));
     }
 
@@ -409,7 +447,10 @@ prefix = "TIKSPIN"
         let c = parse("[key_value_store.default]\ntype = \"spin\"\n[key_value_store.other]\ntype = \"spin\"\n[sqlite_database.default]\ntype = \"spin\"\n[sqlite_database.other]\ntype = \"spin\"\n").unwrap();
         let dir = Path::new("/s");
         for label in ["default", "other"] {
-            assert_eq!(c.kv_backend(label, dir), Some(KvBackend::Sqlite(IN_MEMORY.into())));
+            assert_eq!(
+                c.kv_backend(label, dir),
+                Some(KvBackend::Sqlite(IN_MEMORY.into()))
+            );
             assert_eq!(c.sqlite_path(label, dir), Some(PathBuf::from(IN_MEMORY)));
         }
     }
@@ -424,7 +465,10 @@ prefix = "TIKSPIN"
         std::fs::write(&file, "[key_value_store.kv]\ntype = \"spin\"\npath = \"kv.db\"\n[sqlite_database.db]\ntype = \"spin\"\npath = \"db.sqlite\"\n").unwrap();
         let c = RuntimeConfig::load(&file).unwrap();
         let state = Path::new("/s");
-        assert_eq!(c.kv_backend("kv", state), Some(KvBackend::Sqlite(dir.join("kv.db"))));
+        assert_eq!(
+            c.kv_backend("kv", state),
+            Some(KvBackend::Sqlite(dir.join("kv.db")))
+        );
         assert_eq!(
             c.sqlite_path("db", state),
             Some(std::env::current_dir().unwrap().join("db.sqlite"))
@@ -446,10 +490,21 @@ prefix = "TIKSPIN"
     /// Spin: crates/key-value-redis, `KeyValueRedis::new` (redis-rs `parse_redis_url`).
     #[test]
     fn redis_store_urls_are_checked_as_spin_checks_them() {
-        for ok in ["redis://h:6379", "rediss://h", "unix:///tmp/r.sock", "redis+unix:///tmp/r.sock"] {
-            parse(&format!("[key_value_store.c]\ntype = \"redis\"\nurl = \"{ok}\"\n")).unwrap();
+        for ok in [
+            "redis://h:6379",
+            "rediss://h",
+            "unix:///tmp/r.sock",
+            "redis+unix:///tmp/r.sock",
+        ] {
+            parse(&format!(
+                "[key_value_store.c]\ntype = \"redis\"\nurl = \"{ok}\"\n"
+            ))
+            .unwrap();
         }
         let e = err("[key_value_store.c]\ntype = \"redis\"\nurl = \"http://x\"\n");
-        assert!(e.contains("key_value_store.c.url") && e.contains("Invalid Redis URL"), "{e}");
+        assert!(
+            e.contains("key_value_store.c.url") && e.contains("Invalid Redis URL"),
+            "{e}"
+        );
     }
 }
