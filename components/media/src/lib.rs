@@ -7,6 +7,8 @@
 //! - `/media/cover/<video_id>.jpg`: the video's stable cover URL — the real cover once it exists,
 //!   a placeholder (not cached) until then.
 //! - `/media/avatar/<user_id>.png`, `/media/background/<user_id>.png`: generated per user.
+//! - `/openapi.json`: the API description, `openapi.yaml` rendered as JSON at build time
+//!   (`build.rs`). This component serves it because it owns the catch-all route.
 
 mod range;
 
@@ -32,6 +34,8 @@ enum Media {
     Cover,
     /// A stored object, by the key after `/media/` (`videos/<key>.mp4`, `covers/<id>.jpg`).
     Object,
+    /// The API description.
+    OpenApi,
 }
 
 /// The routes, by the directory of the URL (`/media/avatar/7.png` → `/media/avatar`): each
@@ -49,16 +53,38 @@ static ROUTES: [Route<Media>; 10] = [
     Route::to(Method::Head, "/media/covers", Media::Object),
 ];
 
+/// The API description's route, by its whole path (the media files route by directory). GET
+/// only, like the API's own reads.
+static DOCUMENT: [Route<Media>; 1] = [Route::to(Method::Get, OPENAPI_PATH, Media::OpenApi)];
+
+const OPENAPI_PATH: &str = "/openapi.json";
+const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
 #[http_component]
 async fn media(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::from_incoming(&req);
     let (dir, file) = head.path.rsplit_once('/').unwrap_or_default();
-    let media = match resolve(&head.method, dir, &ROUTES) {
+    let routed = if head.path == OPENAPI_PATH {
+        resolve(&head.method, &head.path, &DOCUMENT)
+    } else {
+        resolve(&head.method, dir, &ROUTES)
+    };
+    let media = match routed {
         Ok(media) => *media,
         Err(refused) => return send_json(out, refused),
     };
     let is_head = head.method == Method::Head;
     let served = match media {
+        Media::OpenApi => {
+            let headers = [
+                ("content-type", "application/json".to_string()),
+                ("content-length", OPENAPI_JSON.len().to_string()),
+                // It changes with each deployment of a new version.
+                ("cache-control", "no-cache".to_string()),
+            ];
+            send_bytes(out, 200, &headers, OPENAPI_JSON.as_bytes());
+            return;
+        }
         Media::Avatar => generated(out, file, tikspin_media::avatar_png, is_head).await,
         Media::Background => generated(out, file, tikspin_media::background_png, is_head).await,
         Media::Cover => cover(&head, out, file, is_head).await,
