@@ -313,6 +313,12 @@ impl App {
         );
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        if self.services.profile == crate::profile::Profile::Spin {
+            store.call_hook(|mut s, hook| {
+                s.data_mut().guest_time.on_call_hook(hook);
+                Ok(())
+            });
+        }
         // Epochs tick every EPOCH_TICK; yield to other tasks at each tick and trap past the budget.
         let ticks =
             (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

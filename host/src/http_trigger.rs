@@ -39,7 +39,12 @@ pub async fn serve(
             accepted = listener.accept() => accepted?,
             _ = stop.changed() => return Ok(()),
         };
-        let _ = stream.set_nodelay(true);
+        // Spin leaves Nagle's algorithm on for accepted connections (server.rs, `serve_http`
+        // and `serve_connection` never call `set_nodelay`); a response whose head and body go
+        // out in separate writes then waits for the client's ACK. The fast profile turns it off.
+        if app.services.profile == crate::profile::Profile::Fast {
+            let _ = stream.set_nodelay(true);
+        }
         let app = app.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -139,11 +144,20 @@ async fn handle(
     if content_length.is_some_and(|n| body_limit.is_some_and(|limit| n > limit)) {
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
     }
+    // Spin copies every header value out as UTF-8 before it instantiates anything, and a value
+    // that is not fails the request with its 500 (headers.rs, `prepare_request_headers`).
+    if req
+        .headers()
+        .values()
+        .any(|v| std::str::from_utf8(v.as_bytes()).is_err())
+    {
+        return empty(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     let component = &app.components[component_id];
     let Some(pre) = component.http.clone() else {
         return empty(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    set_spin_headers(&mut req, &matched, client);
+    set_spin_headers(&mut req, &matched, client, app.services.profile);
 
     let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
@@ -198,8 +212,9 @@ async fn handle(
         };
         if let Some((logs, what)) = report_memory {
             logs.host_note(&format!(
-                "{what}: peak linear memory {} KiB",
-                store.data().limits.peak_memory / 1024
+                "{what}: peak linear memory {} KiB, {} µs in the guest",
+                store.data().limits.peak_memory / 1024,
+                store.data().guest_time.elapsed.as_micros()
             ));
         }
         result
@@ -230,15 +245,25 @@ fn head_size<B>(req: &Request<B>) -> usize {
         .sum::<usize>()
 }
 
-/// Spin's request headers. Client-sent `spin-*` headers are dropped first so a caller cannot
-/// forge what the runtime vouches for (the client address above all).
-fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketAddr) {
+/// Spin's request headers, added after the client's own as Spin adds them
+/// (crates/trigger-http/src/headers.rs, `prepare_request_headers`, then `HeaderMap::extend`,
+/// which appends): a client-sent `spin-client-addr` is kept and the runtime's value comes after
+/// it, so a component must read the *last* value of a `spin-*` header (the app's adapter does).
+///
+/// The `spin` profile also pays for it as Spin does: every header copied out into owned
+/// strings, the map cleared, and every header parsed back in (crates/trigger-http/src/wasi.rs,
+/// `prepare_request`); the fast profile appends in place.
+fn set_spin_headers(
+    req: &mut Request<Incoming>,
+    m: &RouteMatch,
+    client: SocketAddr,
+    profile: crate::profile::Profile,
+) {
     let host = req
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
+        .unwrap_or("localhost");
     let full_url = format!(
         "http://{host}{}",
         req.uri()
@@ -246,32 +271,44 @@ fn set_spin_headers(req: &mut Request<Incoming>, m: &RouteMatch, client: SocketA
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
+    let mut runtime: Vec<(String, String)> = vec![
+        ("spin-path-info".into(), m.path_info.clone()),
+        ("spin-full-url".into(), full_url),
+        ("spin-matched-route".into(), m.matched_route.clone()),
+        ("spin-base-path".into(), "/".into()),
+        ("spin-raw-component-route".into(), m.raw_route.clone()),
+        ("spin-component-route".into(), m.component_route.clone()),
+        ("spin-client-addr".into(), client.to_string()),
+    ];
+    runtime.extend(
+        m.params
+            .iter()
+            .map(|(name, value)| (path_match_header(name), value.clone())),
+    );
     let headers = req.headers_mut();
-    let forged: Vec<_> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("spin-"))
-        .cloned()
-        .collect();
-    for k in forged {
-        headers.remove(k);
-    }
-    let mut set = |name: &str, value: &str| {
+    let all = match profile {
+        crate::profile::Profile::Spin => {
+            // Values are UTF-8 here: `handle` answered any other request with Spin's 500.
+            let mut all: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| {
+                    let value = std::str::from_utf8(v.as_bytes()).unwrap_or_default();
+                    (n.to_string(), value.to_string())
+                })
+                .collect();
+            all.extend(runtime);
+            headers.clear();
+            all
+        }
+        crate::profile::Profile::Fast => runtime,
+    };
+    for (name, value) in all {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::try_from(name),
             HeaderValue::try_from(value),
         ) {
-            headers.insert(n, v);
+            headers.append(n, v);
         }
-    };
-    set("spin-full-url", &full_url);
-    set("spin-path-info", &m.path_info);
-    set("spin-matched-route", &m.matched_route);
-    set("spin-component-route", &m.component_route);
-    set("spin-raw-component-route", &m.raw_route);
-    set("spin-base-path", "/");
-    set("spin-client-addr", &client.to_string());
-    for (name, value) in &m.params {
-        set(&path_match_header(name), value);
     }
 }
 

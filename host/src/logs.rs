@@ -1,9 +1,15 @@
 //! Component stdout/stderr: on the console prefixed with the component id, and in
 //! `<state-dir>/logs/<component>_stdout.txt` / `_stderr.txt` as Spin names them.
+//!
+//! The files are opened once at start and shared by every instance, except in the `spin`
+//! [`Profile`](crate::profile::Profile): Spin opens both files for every instance it prepares
+//! (crates/trigger/src/cli/stdio.rs, `StdioLoggingExecutorHooks::prepare_instance`:
+//! `File::options().create(true).append(true).open`, then `try_clone` into a `tokio::fs::File`),
+//! and so does the host then ([`LogSink::open_for_instance`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -13,6 +19,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 pub struct LogSink {
     id: String,
+    /// The two file paths (none without a log directory).
+    paths: Option<(PathBuf, PathBuf)>,
     stdout_file: Mutex<Option<File>>,
     stderr_file: Mutex<Option<File>>,
     console: bool,
@@ -26,20 +34,27 @@ enum Which {
 
 impl LogSink {
     pub fn new(id: &str, log_dir: Option<&Path>, console: bool) -> anyhow::Result<Arc<Self>> {
-        let open = |suffix: &str| -> anyhow::Result<Option<File>> {
-            let Some(dir) = log_dir else { return Ok(None) };
-            std::fs::create_dir_all(dir)?;
-            Ok(Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("{id}_{suffix}.txt")))?,
-            ))
+        let paths = match log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Some((
+                    dir.join(format!("{id}_stdout.txt")),
+                    dir.join(format!("{id}_stderr.txt")),
+                ))
+            }
+            None => None,
+        };
+        let open = |path: Option<&PathBuf>| -> anyhow::Result<Option<File>> {
+            Ok(match path {
+                Some(p) => Some(open_log(p)?),
+                None => None,
+            })
         };
         Ok(Arc::new(Self {
             id: id.to_string(),
-            stdout_file: Mutex::new(open("stdout")?),
-            stderr_file: Mutex::new(open("stderr")?),
+            stdout_file: Mutex::new(open(paths.as_ref().map(|p| &p.0))?),
+            stderr_file: Mutex::new(open(paths.as_ref().map(|p| &p.1))?),
+            paths,
             console,
         }))
     }
@@ -48,6 +63,7 @@ impl LogSink {
         ComponentOutput {
             sink: self.clone(),
             which: Which::Out,
+            own: None,
         }
     }
 
@@ -55,16 +71,61 @@ impl LogSink {
         ComponentOutput {
             sink: self.clone(),
             which: Which::Err,
+            own: None,
         }
     }
 
-    fn write_line(&self, which: Which, line: &[u8]) {
-        let file = match which {
-            Which::Out => &self.stdout_file,
-            Which::Err => &self.stderr_file,
+    /// Stdout and stderr for one instance on files opened for it alone, as Spin prepares every
+    /// instance (see the module docs). If a file cannot be opened, the shared one is used.
+    pub fn open_for_instance(self: &Arc<Self>) -> (ComponentOutput, ComponentOutput) {
+        let own = |path: &Path| -> Option<Arc<InstanceFile>> {
+            let sync_file = open_log(path).ok()?;
+            let async_half = tokio::fs::File::from_std(sync_file.try_clone().ok()?);
+            Some(Arc::new(InstanceFile {
+                sync_file,
+                _async_half: async_half,
+            }))
         };
-        if let Some(f) = file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let _ = f.write_all(line).and_then(|_| f.write_all(b"\n"));
+        let (out, err) = match &self.paths {
+            Some((out, err)) => (own(out), own(err)),
+            None => (None, None),
+        };
+        (
+            ComponentOutput {
+                sink: self.clone(),
+                which: Which::Out,
+                own: out,
+            },
+            ComponentOutput {
+                sink: self.clone(),
+                which: Which::Err,
+                own: err,
+            },
+        )
+    }
+
+    fn write_line(&self, which: Which, line: &[u8]) {
+        self.write_line_to(which, None, line)
+    }
+
+    fn write_line_to(&self, which: Which, own: Option<&InstanceFile>, line: &[u8]) {
+        match own {
+            // One write: appends from concurrent instances' own handles never interleave.
+            Some(f) => {
+                let mut with_newline = Vec::with_capacity(line.len() + 1);
+                with_newline.extend_from_slice(line);
+                with_newline.push(b'\n');
+                let _ = (&f.sync_file).write_all(&with_newline);
+            }
+            None => {
+                let file = match which {
+                    Which::Out => &self.stdout_file,
+                    Which::Err => &self.stderr_file,
+                };
+                if let Some(f) = file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    let _ = f.write_all(line).and_then(|_| f.write_all(b"\n"));
+                }
+            }
         }
         if self.console {
             let text = String::from_utf8_lossy(line);
@@ -76,10 +137,23 @@ impl LogSink {
     }
 }
 
+fn open_log(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// A log file opened for one instance: the handle it writes with, and the duplicate Spin makes
+/// for its async writer (kept only so that it is made and closed as in Spin).
+struct InstanceFile {
+    sync_file: File,
+    _async_half: tokio::fs::File,
+}
+
 /// The stream handed to WASI for one instance's stdout or stderr.
 pub struct ComponentOutput {
     sink: Arc<LogSink>,
     which: Which,
+    /// The instance's own file (`spin` profile), else the sink's shared one.
+    own: Option<Arc<InstanceFile>>,
 }
 
 impl IsTerminal for ComponentOutput {
@@ -93,6 +167,7 @@ impl StdoutStream for ComponentOutput {
         Box::new(LineWriter {
             sink: self.sink.clone(),
             which: self.which,
+            own: self.own.clone(),
             pending: Vec::new(),
         })
     }
@@ -102,6 +177,7 @@ impl StdoutStream for ComponentOutput {
 struct LineWriter {
     sink: Arc<LogSink>,
     which: Which,
+    own: Option<Arc<InstanceFile>>,
     pending: Vec<u8>,
 }
 
@@ -109,7 +185,8 @@ impl LineWriter {
     fn emit_complete_lines(&mut self) {
         while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=i).collect();
-            self.sink.write_line(self.which, &line[..line.len() - 1]);
+            self.sink
+                .write_line_to(self.which, self.own.as_deref(), &line[..line.len() - 1]);
         }
     }
 }
@@ -138,7 +215,8 @@ impl Drop for LineWriter {
     fn drop(&mut self) {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
-            self.sink.write_line(self.which, &rest);
+            self.sink
+                .write_line_to(self.which, self.own.as_deref(), &rest);
         }
     }
 }

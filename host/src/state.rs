@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::capabilities::Services;
 use crate::logs::LogSink;
 use crate::outbound::AllowedHosts;
+use crate::profile::Profile;
 
 /// What one component was granted in the manifest, resolved at start.
 pub struct ComponentCaps {
@@ -32,6 +33,32 @@ pub struct InstanceState {
     pub caps: Arc<ComponentCaps>,
     pub services: Arc<Services>,
     pub limits: Limiter,
+    /// Time spent running guest code (the `spin` profile tracks it on every host/guest crossing).
+    pub guest_time: GuestTime,
+}
+
+/// Time spent in the guest, tracked on every crossing between guest and host as Spin's
+/// `cpu-time-metrics` feature (on in the `spin` binary's default features) does it:
+/// crates/factors-executor/src/lib.rs, `CpuTimeCallHook::handle_call_event`, installed with
+/// `Store::call_hook` on every store it builds.
+#[derive(Default)]
+pub struct GuestTime {
+    pub elapsed: std::time::Duration,
+    entered: Option<std::time::Instant>,
+}
+
+impl GuestTime {
+    pub fn on_call_hook(&mut self, hook: wasmtime::CallHook) {
+        use wasmtime::CallHook::*;
+        match hook {
+            CallingWasm | ReturningFromHost => self.entered = Some(std::time::Instant::now()),
+            ReturningFromWasm | CallingHost => {
+                if let Some(t) = self.entered.take() {
+                    self.elapsed += t.elapsed();
+                }
+            }
+        }
+    }
 }
 
 /// The per-instance memory limit, remembering how large linear memory grew (for
@@ -80,7 +107,16 @@ impl ResourceLimiter for Limiter {
 impl InstanceState {
     pub fn new(caps: Arc<ComponentCaps>, services: Arc<Services>, max_memory: usize) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(caps.logs.stdout()).stderr(caps.logs.stderr());
+        match services.profile {
+            // Spin opens the component's log files for every instance (crate::logs).
+            Profile::Spin => {
+                let (out, err) = caps.logs.open_for_instance();
+                wasi.stdout(out).stderr(err);
+            }
+            Profile::Fast => {
+                wasi.stdout(caps.logs.stdout()).stderr(caps.logs.stderr());
+            }
+        }
         for (k, v) in &caps.environment {
             wasi.env(k, v);
         }
@@ -97,6 +133,7 @@ impl InstanceState {
                     .build(),
                 peak_memory: 0,
             },
+            guest_time: GuestTime::default(),
             caps,
             services,
         }

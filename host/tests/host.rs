@@ -107,12 +107,16 @@ fn health_routes_and_spin_headers() {
         full.starts_with("http://127.0.0.1:") && full.ends_with("/probe/headers?x=1"),
         "{full}"
     );
+    // Spin keeps a client-sent `spin-*` header and appends its own value after it
+    // (crates/trigger-http/src/headers.rs, `prepare_request_headers`; wasi.rs, `prepare_request`
+    // extends the cleared map, and `HeaderMap::extend` appends). The test app reads headers
+    // through the SDK's `Request`, a map where the last value wins: the runtime's. (The app's
+    // adapter reads the last value too; tests/tests/accounts.rs checks a forged one is ignored.)
     let client = header(&lines, "spin-client-addr").unwrap();
     assert!(
         client.starts_with("127.0.0.1:"),
-        "a client-sent spin-client-addr must not survive: {client}"
+        "the runtime's spin-client-addr must come last: {client}"
     );
-
     // An exact route beats the wildcard that also matches it.
     let lines = header_lines(&h.client.get("/exact").text());
     assert_eq!(header(&lines, "spin-matched-route"), Some("/exact"));
@@ -618,12 +622,37 @@ fn both_profiles_answer_alike() {
             (get("/limited/sqlite/commit").0, String::new()),
             (get("/probe/trap").0, String::new()),
             get("/nothing/here"),
+            (non_utf8_header_status(h), String::new()),
         ]
     };
     let from_spin = answers(&spin);
     assert_eq!(from_spin[7], (200, "from env, world".to_string()));
     assert_eq!(from_spin[8], (200, "s3cret".to_string()));
+    // Spin copies every header value out as UTF-8 before it instantiates the component, and
+    // answers a request with any other value 500 (crates/trigger-http/src/headers.rs,
+    // `prepare_request_headers`, through `server.rs` `respond_wasm_component`).
+    assert_eq!(from_spin.last().unwrap().0, 500);
     assert_eq!(from_spin, answers(&fast));
+}
+
+/// The status of a request whose `x-bin` header value is not UTF-8 (bytes a client library
+/// refuses to send, so over a raw connection).
+fn non_utf8_header_status(h: &TestHost) -> u16 {
+    use std::io::{Read, Write};
+    let base = h.client.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&base).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(
+        b"GET /probe/headers HTTP/1.1\r\nHost: localhost\r\nx-bin: \xff\xfe\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = conn.read_to_end(&mut raw);
+    let head = String::from_utf8_lossy(&raw);
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP response: {head:?}"))
 }
 
 /// The test app's manifest plus `extra` (TOML appended), with paths made absolute, in `dir`.

@@ -1196,6 +1196,19 @@ fn repeated_failed_logins_from_one_address_lock_that_address() {
         "right password from a locked address",
     );
     assert_no_session(&v, "right password from a locked address");
+    // Claiming another address in a header changes nothing: under Spin the client's own
+    // `spin-client-addr` reaches the component first and the runtime's value after it.
+    let forged = c.post_with(
+        &with_query(LOGIN, &[("username", &alice), ("password", "alice-password")]),
+        &[("spin-client-addr", "10.9.8.7:1")],
+        b"",
+    );
+    assert_err(
+        &envelope(&forged, 200),
+        TOO_MANY_ATTEMPTS,
+        &["too many attempts"],
+        "a forged spin-client-addr from a locked address",
+    );
     // Another client is not: alice logs in from 127.0.0.2.
     let v = login_from(LOOPBACK_2, c, &alice, "alice-password");
     assert_eq!(session(&v, "alice from another address").0, alice_id);
@@ -1212,8 +1225,8 @@ fn repeated_failed_logins_from_one_address_lock_that_address() {
 // ---- a second client address ---------------------------------------------------------------
 
 /// Requests from 127.0.0.2 reach the host (on 127.0.0.1) as another client: the host passes
-/// the TCP peer address on as `spin-client-addr` and drops client-sent `spin-*` headers, so the
-/// only way to be another client is to connect from another address.
+/// the TCP peer address on as the last `spin-client-addr` value (after any the client sent, as
+/// Spin does), so the only way to be another client is to connect from another address.
 const LOOPBACK_2: [u8; 4] = [127, 0, 0, 2];
 
 /// `login` from the local address `src` (a loopback alias), over a raw HTTP/1.1 connection.

@@ -1463,7 +1463,8 @@ fn publish_peaks(state: &State) -> Vec<u64> {
         .filter(|l| l.contains("POST /douyin/publish/action/") && l.contains("peak linear memory"))
         .filter_map(|l| {
             l.rsplit_once("peak linear memory ")
-                .and_then(|(_, r)| r.trim().strip_suffix(" KiB"))
+                .and_then(|(_, r)| r.split_once(" KiB"))
+                .map(|(n, _)| n)
                 .and_then(|n| n.trim().parse().ok())
         })
         .collect()

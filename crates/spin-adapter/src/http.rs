@@ -179,11 +179,21 @@ impl RequestHead {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A header the runtime sets (`spin-*`): its last value. Spin appends its own value after
+    /// any the client sent under the same name, so the first one may be forged.
+    pub fn runtime_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The scheme and authority the client used (from `spin-full-url`, else Host), so URLs
     /// handed to a phone on the LAN point where it can reach.
     pub fn base(&self) -> String {
         if let Some((scheme, rest)) = self
-            .header("spin-full-url")
+            .runtime_header("spin-full-url")
             .and_then(|u| u.split_once("://"))
         {
             let authority = rest.split('/').next().unwrap_or(rest);
@@ -193,7 +203,7 @@ impl RequestHead {
     }
 
     pub fn client_addr(&self) -> &str {
-        self.header("spin-client-addr").unwrap_or_default()
+        self.runtime_header("spin-client-addr").unwrap_or_default()
     }
 
     /// The query string, then a form body (urlencoded or multipart text fields), plus a bearer
@@ -435,5 +445,25 @@ mod tests {
                 assert_eq!(r.reply.status_code(), tikspin_core::api::NO_SUCH_ROUTE);
             }
         }
+    }
+
+    /// A client that sends its own `spin-client-addr` (or `spin-full-url`) reaches the component
+    /// with Spin's value after it: the adapter believes the runtime's.
+    #[test]
+    fn runtime_headers_are_read_from_their_last_value() {
+        let head = RequestHead::new(
+            Method::Post,
+            "/douyin/user/login/",
+            "",
+            vec![
+                ("spin-client-addr".into(), "10.9.8.7:1".into()),
+                ("spin-full-url".into(), "https://evil.example/x".into()),
+                ("host".into(), "127.0.0.1:3000".into()),
+                ("spin-full-url".into(), "http://127.0.0.1:3000/douyin/user/login/".into()),
+                ("spin-client-addr".into(), "127.0.0.1:5555".into()),
+            ],
+        );
+        assert_eq!(head.client_addr(), "127.0.0.1:5555");
+        assert_eq!(head.base(), "http://127.0.0.1:3000");
     }
 }
