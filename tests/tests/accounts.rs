@@ -1354,3 +1354,237 @@ fn connect_from(_src: [u8; 4], _port: u16) -> std::io::Result<std::net::TcpStrea
         "connecting from another loopback address is only implemented on Linux",
     ))
 }
+
+// ---- the system user ----------------------------------------------------------------------
+
+/// Spellings of the system user's name (`TikSpin`): case, Unicode compatibility forms,
+/// separators and invisible characters must not make it registrable.
+const SYSTEM_NAME_VARIANTS: [&str; 10] = [
+    "TikSpin",
+    "tikspin",
+    "TIKSPIN",
+    "ＴｉｋＳｐｉｎ",
+    "𝐓𝐢𝐤𝐒𝐩𝐢𝐧",
+    "Tik Spin",
+    "tik_spin",
+    "Tik\u{200B}Spin",
+    "TİKSPİN",
+    "ⓉⓘⓚⓈⓟⓘⓝ",
+];
+
+/// On a fresh host, before anything is seeded, nobody can register as the system user (not
+/// even by racing), log in as it, or own the welcome video: the migration made the system user
+/// before the first registration could, and the first feed's welcome video is its own.
+#[test]
+fn the_system_user_cannot_be_registered_or_logged_in_as_on_a_fresh_host() {
+    let host = start_host();
+    let c = &host.client;
+    for name in SYSTEM_NAME_VARIANTS {
+        let v = post_query(
+            c,
+            REGISTER,
+            &[("username", name), ("password", "secret123")],
+        );
+        assert_err(
+            &v,
+            tikspin_core::api::USERNAME_RESERVED,
+            &["reserved"],
+            &format!("registering {name:?} on a fresh host"),
+        );
+        assert_no_session(&v, &format!("registering {name:?}"));
+    }
+    for name in ["admin", "Root", "SYSTEM"] {
+        let v = post_query(
+            c,
+            REGISTER,
+            &[("username", name), ("password", "secret123")],
+        );
+        assert_err(
+            &v,
+            tikspin_core::api::USERNAME_RESERVED,
+            &["reserved"],
+            name,
+        );
+    }
+
+    // A race of every variant at once: all refused.
+    let barrier = Barrier::new(SYSTEM_NAME_VARIANTS.len());
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = SYSTEM_NAME_VARIANTS
+            .iter()
+            .map(|name| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    post_query(
+                        c,
+                        REGISTER,
+                        &[("username", name), ("password", "secret123")],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (name, v) in SYSTEM_NAME_VARIANTS.iter().zip(&answers) {
+        assert_err(
+            v,
+            tikspin_core::api::USERNAME_RESERVED,
+            &["reserved"],
+            &format!("racing to register {name:?}"),
+        );
+    }
+
+    // Nobody logs in as the system user, whatever the password (the throttle aside: a few
+    // tries stay under its free failures).
+    for password in ["!", "secret123", "TikSpin"] {
+        let v = login(c, "TikSpin", password);
+        assert_err(
+            &v,
+            WRONG_CREDENTIALS,
+            &["wrong username or password"],
+            &format!("logging in as the system user with {password:?}"),
+        );
+        assert_no_session(&v, "logging in as the system user");
+    }
+
+    // An ordinary user, then the first feed: the welcome video's author is the system user.
+    let (alice, _) = register(c, &fresh("alice"), "secret123");
+    let feed = envelope(&c.get("/douyin/feed/"), 200);
+    assert_eq!(code(&feed), SUCCESS, "{feed}");
+    let videos = feed["video_list"].as_array().unwrap();
+    assert_eq!(videos.len(), 1, "the welcome video: {feed}");
+    let author = &videos[0]["author"];
+    assert_eq!(author["name"], "TikSpin", "{author}");
+    let system = author["id"].as_i64().unwrap();
+    assert!(system > 0 && system != alice, "{author}");
+    // Still refused now that the welcome video exists.
+    let v = post_query(
+        c,
+        REGISTER,
+        &[("username", "tikspin"), ("password", "secret123")],
+    );
+    assert_err(
+        &v,
+        tikspin_core::api::USERNAME_RESERVED,
+        &["reserved"],
+        "after the seed",
+    );
+}
+
+// ---- the login throttle while its store is down --------------------------------------------
+
+/// The production store layout: the key-value store (the throttle's counters) on Redis.
+fn redis_kv_runtime_config(dir: &std::path::Path, redis_url: &str) -> std::path::PathBuf {
+    let path = dir.join("runtime-config.toml");
+    std::fs::write(
+        &path,
+        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// `redis-server`'s own PID, so it can be killed the hard way (SIGKILL, as a crash would).
+fn redis_pid(redis: &tikspin_e2e::servers::RedisServer) -> u32 {
+    let info = redis.cli(&["INFO", "server"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no process_id in INFO server: {info}"))
+}
+
+/// With the counters in Redis and Redis killed, a login is refused quickly in the envelope,
+/// without its password being checked (the right one is refused too), while registration goes
+/// on; once Redis is back on its port, logins work again without restarting the host.
+#[test]
+fn login_fails_closed_while_the_throttle_store_is_down() {
+    let mut redis = tikspin_e2e::servers::RedisServer::start().expect("redis-server");
+    let config_dir = tempfile::tempdir().unwrap();
+    let variables = vec![
+        ("jwt_secret".to_string(), JWT_SECRET.to_string()),
+        ("redis_address".to_string(), redis.url()),
+        ("seed_welcome_video".to_string(), "false".to_string()),
+    ];
+    let host = TestHost::start(HostConfig {
+        manifest: tikspin_e2e::harness::manifest_for(&variables),
+        runtime_config: Some(redis_kv_runtime_config(config_dir.path(), &redis.url())),
+        variables,
+        ..Default::default()
+    });
+    let c = &host.client;
+    let name = fresh("outage");
+    let (id, _) = register(c, &name, "secret123");
+    assert_eq!(session(&login(c, &name, "secret123"), "Redis up").0, id);
+    // A failure is counted in Redis: the counters really live there.
+    assert_err(
+        &login(c, &name, "wrong-password"),
+        WRONG_CREDENTIALS,
+        &[],
+        "a wrong password with Redis up",
+    );
+    assert!(
+        redis
+            .cli(&["KEYS", "throttle:login:*"])
+            .unwrap()
+            .contains("throttle:login:"),
+        "no throttle counter in Redis"
+    );
+
+    let pid = redis_pid(&redis);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
+    assert!(
+        tikspin_e2e::wait_until(Duration::from_secs(5), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            redis.port
+        ))
+        .is_err()),
+        "Redis still answers after SIGKILL"
+    );
+
+    let outage = std::time::Instant::now();
+    for password in ["secret123", "wrong-password", "secret123"] {
+        let asked = std::time::Instant::now();
+        let v = login(c, &name, password);
+        let took = asked.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "a login with Redis down took {took:?}: {v}"
+        );
+        assert_err(
+            &v,
+            tikspin_core::api::LOGIN_UNAVAILABLE,
+            &["temporarily unavailable"],
+            &format!("login with {password:?} while Redis is down"),
+        );
+        assert_no_session(&v, "login while Redis is down");
+    }
+    // Registration does not read the counters: it goes on.
+    let (other, _) = register(c, &fresh("during-outage"), "secret123");
+    assert!(other > id);
+
+    redis
+        .restart()
+        .expect("redis-server restart on the same port");
+    let mut last = Value::Null;
+    let back = tikspin_e2e::wait_until(Duration::from_secs(10), || {
+        last = login(c, &name, "secret123");
+        code(&last) == SUCCESS
+    });
+    assert!(
+        back,
+        "login never worked again after Redis came back ({:?} after the kill): {last}\n{}",
+        outage.elapsed(),
+        host.log()
+    );
+    assert_eq!(session(&last, "Redis back").0, id);
+    assert!(
+        outage.elapsed() < Duration::from_secs(20),
+        "the outage test ran {:?}",
+        outage.elapsed()
+    );
+}

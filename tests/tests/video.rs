@@ -881,6 +881,18 @@ fn fresh_deployment_feed_has_the_welcome_video() {
         author["id"].as_i64().unwrap() > 0 && !author["name"].as_str().unwrap().is_empty(),
         "{welcome}"
     );
+    // The system user the schema migration made (`users::SYSTEM_USER_NAME`), whose name no
+    // registration may take.
+    assert_eq!(author["name"], "TikSpin", "{welcome}");
+    let v = envelope(c.post_empty(&format!(
+        "/douyin/user/register/?{}",
+        query(&[("username", "tikspin"), ("password", "secret123")])
+    )));
+    assert_eq!(
+        v["status_code"],
+        tikspin_core::api::USERNAME_RESERVED,
+        "the system user's name is reserved: {v}"
+    );
     assert_eq!(
         first["next_time"].as_i64(),
         Some(State::of(&host).video(welcome["id"].as_i64().unwrap()).3),

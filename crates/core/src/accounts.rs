@@ -5,6 +5,7 @@
 //! runs its SQL under [`with_schema`], so a fresh database is migrated by the first request.
 
 use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::api::{ApiError, Payload};
 use crate::auth::{self, password};
@@ -63,6 +64,10 @@ pub fn register(env: &Env<'_>, params: &Params) -> Result<Session, ApiError> {
     let username = params.required_str("username")?;
     let password = params.required_str("password")?;
     check_username(username)?;
+    // Before the password is hashed: a refused name costs no argon2id.
+    if is_reserved_username(username) {
+        return Err(ApiError::username_reserved());
+    }
     check_password(password)?;
     let hash = password::hash(password)?;
     let user_id = with_schema(env.sql, || {
@@ -147,6 +152,34 @@ pub fn check_username(username: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Names nobody may register, as [`username_key`]s: the system user's (the welcome video's
+/// author, [`users::SYSTEM_USER_NAME`]) and a few that read as the service speaking. Refusing
+/// them at registration is what keeps anyone from passing as the system user; the system user
+/// itself is created by the schema migration, never by registration.
+pub const RESERVED_USERNAMES: &[&str] = &["tikspin", "system", "admin", "administrator", "root"];
+
+/// Whether `username` is one of [`RESERVED_USERNAMES`] once normalised: "TikSpin", "TIKSPIN",
+/// fullwidth "ＴｉｋＳｐｉｎ", "Tik Spin", "tik_spin" and "Tik\u{200B}Spin" are all "tikspin".
+pub fn is_reserved_username(username: &str) -> bool {
+    let key = username_key(username);
+    RESERVED_USERNAMES.iter().any(|reserved| *reserved == key)
+}
+
+/// The form two usernames are compared in when one must not pass for the other: NFKC (so
+/// fullwidth, circled, mathematical-bold and other compatibility forms become the plain letter),
+/// lower-cased (full Unicode case mapping), NFKC again (lower-casing can leave a decomposed
+/// sequence, e.g. "İ" → "i\u{307}"), then only letters and digits kept: spaces, punctuation,
+/// symbols, combining marks left over and invisible format characters (zero-width space, joiners,
+/// bidi controls, soft hyphen) all drop out, since none of them makes a name read differently.
+///
+/// Only the reserved-name rule uses it: stored usernames stay exactly as registered (unique
+/// byte for byte). Look-alikes from other scripts (Cyrillic "Т" for Latin "T") are not folded;
+/// that needs Unicode's confusables table (UTS #39), which this rule does not carry.
+pub fn username_key(username: &str) -> String {
+    let lowered: String = username.nfkc().flat_map(char::to_lowercase).collect();
+    lowered.nfkc().filter(|c| c.is_alphanumeric()).collect()
+}
+
 pub fn check_password(password: &str) -> Result<(), ApiError> {
     let chars = password.chars().count();
     if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
@@ -155,4 +188,73 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_user_and_its_variants_are_reserved() {
+        for name in [
+            "TikSpin",
+            "tikspin",
+            "TIKSPIN",
+            "tIkSpIn",
+            "ＴｉｋＳｐｉｎ", // fullwidth
+            "𝐓𝐢𝐤𝐒𝐩𝐢𝐧",        // mathematical bold
+            "ⓉⓘⓚⓈⓟⓘⓝ",        // circled
+            "Tik Spin",
+            "tik_spin",
+            "Tik-Spin.",
+            "Tik\u{200B}Spin",        // zero-width space
+            "Tik\u{00AD}Spin",        // soft hyphen
+            "\u{202E}TikSpin",        // a bidi override
+            "TİKSPİN",                // dotted capital I lower-cases to i + U+0307
+            "TikSpin\u{0332}",        // a combining underline
+            "ｔｉｋｓｐｉｎ\u{3000}", // an ideographic space is whitespace too
+            "Admin",
+            "ROOT",
+            "System",
+            "administrator",
+        ] {
+            assert!(is_reserved_username(name), "{name:?} must be reserved");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_are_not_reserved() {
+        for name in [
+            "TikSpin2",
+            "TikSpinFan",
+            "tiks",
+            "adminx",
+            "rooted",
+            "alice",
+            "张伟",
+            "🦀",
+            "Tíkspin", // another letter, not a variant
+            "Тikspin", // Cyrillic Т: a look-alike this rule does not fold (see username_key)
+        ] {
+            assert!(!is_reserved_username(name), "{name:?} is not reserved");
+        }
+    }
+
+    #[test]
+    fn keys_fold_compatibility_forms_and_case() {
+        assert_eq!(username_key("ＴｉｋＳｐｉｎ"), "tikspin");
+        assert_eq!(username_key("ﬁsh"), "fish"); // the fi ligature
+        assert_eq!(username_key("Straße"), "straße");
+        assert_eq!(username_key("张伟"), "张伟");
+        assert_eq!(username_key("🦀"), "");
+    }
+
+    #[test]
+    fn the_system_users_names_are_reserved_or_unregistrable() {
+        assert!(is_reserved_username(users::SYSTEM_USER_NAME));
+        // The fallback (used when an ordinary account took the name before it was reserved) is
+        // longer than any registration may be, so no account can hold it either.
+        assert!(users::SYSTEM_USER_FALLBACK_NAME.chars().count() > USERNAME_MAX_CHARS);
+        assert!(check_username(users::SYSTEM_USER_FALLBACK_NAME).is_err());
+    }
 }

@@ -23,6 +23,8 @@
 //! | 1503 | [`BUSY`] | the database stayed locked through every retry; retrying later helps |
 //! | 2001 | [`USERNAME_TAKEN`] | register: the username exists |
 //! | 2002 | [`WRONG_CREDENTIALS`] | login: unknown username or wrong password (one message for both) |
+//! | 2003 | [`USERNAME_RESERVED`] | register: the username is reserved (the system user's, or one that reads as the service's own; compared after NFKC and lower-casing, see [`crate::accounts::username_key`]) |
+//! | 2004 | [`LOGIN_UNAVAILABLE`] | login: the throttle's counters cannot be read (the key-value store is down), so no password is checked; retrying shortly helps |
 //! | 3000–3999 | | reserved: video (feed, publish) |
 //! | 3001 | [`TITLE_MISSING`] | publish: no title, or only whitespace |
 //! | 3002 | [`TITLE_TOO_LONG`] | publish: title over 100 characters |
@@ -71,6 +73,8 @@ pub const SCHEMA_MISSING: i32 = 1501;
 pub const BUSY: i32 = 1503;
 pub const USERNAME_TAKEN: i32 = 2001;
 pub const WRONG_CREDENTIALS: i32 = 2002;
+pub const USERNAME_RESERVED: i32 = 2003;
+pub const LOGIN_UNAVAILABLE: i32 = 2004;
 pub const TITLE_MISSING: i32 = 3001;
 pub const TITLE_TOO_LONG: i32 = 3002;
 pub const VIDEO_EMPTY: i32 = 3003;
@@ -148,6 +152,18 @@ impl ApiError {
     }
     pub fn wrong_credentials() -> Self {
         Self::new(WRONG_CREDENTIALS, "wrong username or password")
+    }
+    pub fn username_reserved() -> Self {
+        Self::new(
+            USERNAME_RESERVED,
+            "this username is reserved, please choose another",
+        )
+    }
+    pub fn login_unavailable() -> Self {
+        Self::new(
+            LOGIN_UNAVAILABLE,
+            "login is temporarily unavailable, try again shortly",
+        )
     }
 
     /// An unexpected failure: the detail goes to stderr (the component's log under Spin), the

@@ -122,6 +122,16 @@ pub fn insert_ignore(dialect: Dialect) -> &'static str {
     }
 }
 
+/// What ends a SELECT that must lock the rows it reads until COMMIT: MySQL's `FOR UPDATE`;
+/// nothing on SQLite, whose [`transaction`] holds the whole database's write lock from BEGIN
+/// (and which has no `FOR UPDATE`).
+pub fn for_update(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Mysql => " FOR UPDATE",
+    }
+}
+
 /// `?, ?, ?` for an `IN (...)` list of `n` values (n > 0; an empty `IN ()` is a syntax error,
 /// so callers skip the query instead).
 pub fn placeholders(n: usize) -> String {

@@ -146,6 +146,46 @@ pub fn record(
     Ok(created)
 }
 
+/// [`record`] for an author who must have exactly one video, the system user's welcome video:
+/// records it unless the author has a video already, with the author's row locked
+/// ([`users::lock`]) between the check and the insert, so of concurrent callers exactly one
+/// records. `None`: another caller (or an earlier seed) recorded it, and the caller's stored
+/// upload is not used. The author must exist.
+pub fn record_first(
+    env: &Env<'_>,
+    author_id: i64,
+    request: &PublishRequest,
+    stored: &StoredVideo,
+) -> Result<Option<Created>, ApiError> {
+    let created = with_schema(env.sql, || {
+        transaction(env.sql, |tx| {
+            if !users::lock(tx, author_id)? {
+                return Err(ApiError::internal_because(format!(
+                    "user {author_id} does not exist"
+                )));
+            }
+            if !videos::by_author(tx, author_id)?.is_empty() {
+                return Ok(None);
+            }
+            videos::create_processing(
+                tx,
+                author_id,
+                &request.title,
+                &stored.play_key,
+                &stored.content_type,
+                stored.size_bytes,
+                env.now_ms,
+            )
+            .map(Some)
+            .map_err(ApiError::from)
+        })
+    })?;
+    if created.is_some() {
+        cache::feed_changed(env.kv, env.now_ms);
+    }
+    Ok(created)
+}
+
 /// The cover job's last step: the video becomes ready with `cover_key`, and the feed cache is
 /// invalidated so the next feed request shows it. Returns whether the video exists.
 pub fn cover_ready(env: &Env<'_>, video_id: i64, cover_key: &str) -> Result<bool, ApiError> {

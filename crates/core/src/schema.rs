@@ -66,6 +66,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE_V3,
         mysql: MYSQL_V3,
     },
+    Migration {
+        version: 4,
+        description: "users.system_role: the welcome video's system user, made here",
+        sqlite: SQLITE_V4,
+        mysql: MYSQL_V4,
+    },
 ];
 
 /// `follows.friend_since`: on both rows of a mutual follow, the time the second of the two
@@ -120,6 +126,44 @@ const MYSQL_V3: &[&str] = &[
     "CREATE INDEX follows_friends
         ON follows (follower_id, friend_since, id, followee_id, last_message_id)",
     "DROP INDEX follows_friend_time ON follows",
+];
+
+/// The system user ([`crate::users::SYSTEM_ROLE_WELCOME`]) exists from the schema on, before
+/// any request can register: registration could otherwise take its name on a fresh server and
+/// own the welcome video. `users.system_role` marks it (UNIQUE, so at most one per role; NULL,
+/// which a UNIQUE index does not compare, for everybody else), and its `password_hash` is
+/// [`crate::users::NO_PASSWORD`]. In order:
+/// 1. the column and its index;
+/// 2. adopt the user an earlier release's welcome seed made (named `TikSpin` with the hash `!`,
+///    which registration never writes): it keeps its id and the welcome video;
+/// 3. otherwise create it as `TikSpin`, unless an ordinary account registered that name before
+///    it was reserved (the IGNORE skips the row when either UNIQUE index refuses it): that
+///    account stays an ordinary one, with its name, password and videos;
+/// 4. and in that case create it under [`crate::users::SYSTEM_USER_FALLBACK_NAME`] (longer than
+///    any registration, so nobody holds it); after step 2 or 3 the role's UNIQUE index skips it.
+///
+/// Each step is idempotent, so a MySQL run cut short can repeat them all. The names and the
+/// hash are the constants of [`crate::users`] (a test holds them equal).
+const SQLITE_V4: &[&str] = &[
+    "ALTER TABLE users ADD COLUMN system_role TEXT",
+    "CREATE UNIQUE INDEX IF NOT EXISTS users_system_role ON users (system_role)",
+    "UPDATE users SET system_role = 'welcome' WHERE name = 'TikSpin' AND password_hash = '!'",
+    "INSERT OR IGNORE INTO users (name, password_hash, created_at, system_role)
+        VALUES ('TikSpin', '!', 0, 'welcome')",
+    "INSERT OR IGNORE INTO users (name, password_hash, created_at, system_role)
+        VALUES ('TikSpin (the app''s own system account)', '!', 0, 'welcome')",
+];
+
+// One ALTER adds the column and its index, so a repeat answers "duplicate column" (done) and
+// never leaves the column without the index.
+const MYSQL_V4: &[&str] = &[
+    "ALTER TABLE users ADD COLUMN system_role VARCHAR(16) NULL,
+        ADD UNIQUE KEY users_system_role (system_role)",
+    "UPDATE users SET system_role = 'welcome' WHERE name = 'TikSpin' AND password_hash = '!'",
+    "INSERT IGNORE INTO users (name, password_hash, created_at, system_role)
+        VALUES ('TikSpin', '!', 0, 'welcome')",
+    "INSERT IGNORE INTO users (name, password_hash, created_at, system_role)
+        VALUES ('TikSpin (the app''s own system account)', '!', 0, 'welcome')",
 ];
 
 pub fn latest_version() -> i64 {
@@ -346,11 +390,32 @@ mod tests {
                 assert!(
                     s.contains("IF NOT EXISTS")
                         || crate::migrate::repeats_as_duplicate(s)
-                        || s.starts_with("UPDATE "),
+                        || s.starts_with("UPDATE ")
+                        || s.starts_with("INSERT IGNORE "),
                     "every MySQL statement must be safe to run again: {s}"
                 );
             }
         }
         assert_eq!(latest_version(), last);
+    }
+
+    /// The migration's literals are the constants the code uses.
+    #[test]
+    fn the_system_user_migration_uses_the_users_constants() {
+        use crate::users::{
+            NO_PASSWORD, SYSTEM_ROLE_WELCOME, SYSTEM_USER_FALLBACK_NAME, SYSTEM_USER_NAME,
+        };
+        let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        for statements in [SQLITE_V4, MYSQL_V4] {
+            let all = statements.join("\n");
+            for needle in [
+                SYSTEM_ROLE_WELCOME,
+                SYSTEM_USER_NAME,
+                SYSTEM_USER_FALLBACK_NAME,
+                NO_PASSWORD,
+            ] {
+                assert!(all.contains(&quoted(needle)), "{needle} in {all}");
+            }
+        }
     }
 }

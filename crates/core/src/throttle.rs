@@ -16,8 +16,15 @@
 //! about 10 more tries over the next ~17 minutes, then one per 15 minutes.
 //!
 //! Kv has no atomic increment: two failures at the same instant may count once. The count is
-//! approximate under concurrency, which is good enough to throttle. A Kv outage fails open
-//! (logged): throttling is a defence, not a reason to lock everybody out.
+//! approximate under concurrency, which is good enough to throttle.
+//!
+//! A Kv outage fails closed: when a counter cannot be read, the attempt is refused with
+//! [`ApiError::login_unavailable`] before any password is checked. Failing open would hand a
+//! guesser unlimited, uncounted tries for as long as the store is down (and taking the store
+//! down is something an attacker may be able to cause); refusing costs the honest users a retry
+//! once the store is back, and nothing else (registration and every token-bearing request do
+//! not read these counters). A write that fails after a successful read (the store died in
+//! between) is logged and lost: one uncounted failure, not a window.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -80,7 +87,8 @@ pub struct LoginThrottle<'a> {
 }
 
 impl<'a> LoginThrottle<'a> {
-    /// Reads both counters and refuses with "try again in X s" if either says wait.
+    /// Reads both counters and refuses with "try again in X s" if either says wait, or with
+    /// "temporarily unavailable" if either cannot be read.
     pub fn check(
         kv: &'a dyn Kv,
         now_ms: i64,
@@ -94,10 +102,11 @@ impl<'a> LoginThrottle<'a> {
             now_ms,
             format!("throttle:login:user:{}", digest(username)),
             PER_USERNAME,
-        );
+        )?;
         let address = Some(address_of(client_addr))
             .filter(|a| !a.is_empty())
-            .map(|a| track(kv, now_ms, format!("throttle:login:addr:{a}"), PER_ADDRESS));
+            .map(|a| track(kv, now_ms, format!("throttle:login:addr:{a}"), PER_ADDRESS))
+            .transpose()?;
         let throttle = LoginThrottle {
             kv,
             now_ms,
@@ -154,23 +163,23 @@ impl Tracked {
     }
 }
 
-fn track(kv: &dyn Kv, now_ms: i64, key: String, policy: Policy) -> Tracked {
-    let stored = match kv.get(&key) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("tikspin: throttle: cannot read {key}: {e}");
-            None
-        }
-    };
+/// Reads one counter. A store that cannot answer refuses the attempt (fails closed); a value
+/// that does not parse (another release's format, a damaged value) counts as no failures, since
+/// it says nothing about this guesser.
+fn track(kv: &dyn Kv, now_ms: i64, key: String, policy: Policy) -> Result<Tracked, ApiError> {
+    let stored = kv.get(&key).map_err(|e| {
+        eprintln!("tikspin: throttle: cannot read {key}, refusing the login: {e}");
+        ApiError::login_unavailable()
+    })?;
     let counter = stored
         .and_then(|bytes| serde_json::from_slice::<Counter>(&bytes).ok())
         .filter(|c| now_ms - c.last_failure_ms <= policy.forget_after_ms)
         .unwrap_or_default();
-    Tracked {
+    Ok(Tracked {
         key,
         policy,
         counter,
-    }
+    })
 }
 
 fn digest(s: &str) -> String {
@@ -206,6 +215,41 @@ mod tests {
         assert_eq!(p.delay_ms(14), 512_000);
         assert_eq!(p.delay_ms(15), 900_000);
         assert_eq!(p.delay_ms(u32::MAX), 900_000);
+    }
+
+    /// A store that answers nothing: Redis down.
+    struct DownKv;
+
+    impl Kv for DownKv {
+        fn get(&self, _: &str) -> Result<Option<Vec<u8>>, String> {
+            Err("redis: Connection refused".into())
+        }
+        fn set(&self, _: &str, _: &[u8]) -> Result<(), String> {
+            Err("redis: Connection refused".into())
+        }
+        fn delete(&self, _: &str) -> Result<(), String> {
+            Err("redis: Connection refused".into())
+        }
+    }
+
+    #[test]
+    fn an_unreadable_store_refuses_the_attempt() {
+        for addr in ["10.0.0.1:5555", ""] {
+            let refused = LoginThrottle::check(&DownKv, 1_000, "alice", addr)
+                .err()
+                .expect("a login whose counters cannot be read is refused");
+            assert_eq!(refused, ApiError::login_unavailable());
+            assert_eq!(refused.code, crate::api::LOGIN_UNAVAILABLE);
+            assert!(refused.msg.contains("temporarily unavailable"));
+        }
+    }
+
+    #[test]
+    fn an_unparsable_counter_counts_as_none() {
+        let kv = crate::testing::MemKv::new();
+        let key = format!("throttle:login:user:{}", digest("alice"));
+        kv.set(&key, b"not json").unwrap();
+        assert!(LoginThrottle::check(&kv, 1_000, "alice", "10.0.0.1:1").is_ok());
     }
 
     #[test]

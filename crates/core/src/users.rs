@@ -27,14 +27,49 @@ pub fn insert(
     )
 }
 
+/// The system user: the welcome video's author. The schema migration (version 4) creates it
+/// before any request is served, marked by `system_role` = [`SYSTEM_ROLE_WELCOME`] (a UNIQUE
+/// column, NULL for everybody else) and with no usable password; code finds it by that mark,
+/// never by name, and login never considers it ([`find_credentials`]).
+pub const SYSTEM_ROLE_WELCOME: &str = "welcome";
+/// The system user's name, reserved at registration ([`crate::accounts::RESERVED_USERNAMES`]).
+pub const SYSTEM_USER_NAME: &str = "TikSpin";
+/// Its name when an ordinary account registered [`SYSTEM_USER_NAME`] before it was reserved:
+/// that account keeps its name and its password, and the system user takes this one, longer
+/// than registration has ever allowed, so no account can hold it.
+pub const SYSTEM_USER_FALLBACK_NAME: &str = "TikSpin (the app's own system account)";
+/// The system user's `password_hash`: not a PHC string, so no password verifies against it (and
+/// login does not even look at it). The welcome seed of earlier releases used the same value,
+/// which is how the migration recognises that seed's user and adopts it.
+pub const NO_PASSWORD: &str = "!";
+
+/// The id of the user with `role` ([`SYSTEM_ROLE_WELCOME`]), if the migration made one.
+pub fn system_user(sql: &dyn Sql, role: &str) -> Result<Option<i64>, SqlError> {
+    let rows = sql.query("SELECT id FROM users WHERE system_role = ?", &[role.into()])?;
+    rows.first().map(|row| row.i64(0)).transpose()
+}
+
+/// Inside a transaction: locks user `id`'s row until COMMIT (MySQL `FOR UPDATE`; SQLite's
+/// `BEGIN IMMEDIATE` already holds the database's write lock), so that check-then-write
+/// sequences on that user run one at a time. Returns whether the user exists.
+pub fn lock(tx: &dyn Sql, id: i64) -> Result<bool, SqlError> {
+    let statement = format!(
+        "SELECT id FROM users WHERE id = ?{}",
+        db::for_update(tx.dialect())
+    );
+    Ok(!tx.query(&statement, &[id.into()])?.is_empty())
+}
+
 pub struct Credentials {
     pub id: i64,
     pub password_hash: String,
 }
 
+/// The password hash of the ordinary user named `name`. System users are not found: nobody
+/// logs in as one, whatever is in their `password_hash`.
 pub fn find_credentials(sql: &dyn Sql, name: &str) -> Result<Option<Credentials>, SqlError> {
     let rows = sql.query(
-        "SELECT id, password_hash FROM users WHERE name = ?",
+        "SELECT id, password_hash FROM users WHERE name = ? AND system_role IS NULL",
         &[name.into()],
     )?;
     rows.first()

@@ -139,10 +139,15 @@ fn concurrent_registrations_of_one_name_make_one_user() {
         .count();
     assert_eq!((ok, taken), (1, 1), "{results:?}");
     let sql = SqliteSql::open(&path).unwrap();
-    let users = tikspin_core::Sql::query(&sql, "SELECT COUNT(*) FROM users", &[])
-        .unwrap()
-        .scalar_i64()
-        .unwrap();
+    // Ordinary users: the migration made the system user too.
+    let users = tikspin_core::Sql::query(
+        &sql,
+        "SELECT COUNT(*) FROM users WHERE system_role IS NULL",
+        &[],
+    )
+    .unwrap()
+    .scalar_i64()
+    .unwrap();
     assert_eq!(users, 1);
 }
 

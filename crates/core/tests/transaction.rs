@@ -5,8 +5,9 @@ use tikspin_core::migrate::migrate;
 use tikspin_core::testing::SqliteSql;
 use tikspin_core::{ApiError, Dialect, Sql, SqlError};
 
+/// Ordinary users: the migration also made the system user.
 fn count_users(sql: &dyn Sql) -> i64 {
-    sql.query("SELECT COUNT(*) FROM users", &[])
+    sql.query("SELECT COUNT(*) FROM users WHERE system_role IS NULL", &[])
         .unwrap()
         .scalar_i64()
         .unwrap()
@@ -89,7 +90,11 @@ fn rows_affected_and_insert_ignore() {
         0,
         "liking twice counts once"
     );
-    let bumped =
-        execute_counted(&sql, "UPDATE users SET work_count = work_count + 1", &[]).unwrap();
+    let bumped = execute_counted(
+        &sql,
+        "UPDATE users SET work_count = work_count + 1 WHERE system_role IS NULL",
+        &[],
+    )
+    .unwrap();
     assert_eq!(bumped, 2);
 }
