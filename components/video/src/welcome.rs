@@ -78,9 +78,15 @@ async fn seed(env: &Env<'_>) -> Result<(), String> {
     .ok_or("the schema has no system user")?;
     match welcome_state(env, author)? {
         Welcome::Ready => return env.kv.set(SEEDED, b"1"),
-        // Another request is making its cover right now (or died doing so, and the job's lease
-        // hands it to the next run): this feed goes without it, a later one shows it.
-        Welcome::Processing => return Ok(()),
+        // Another request recorded it and is making its cover right now: wait for it, so this
+        // first feed shows it too. Still processing after the wait (or its seeder died, and the
+        // cover job's lease hands it to the next run): this feed goes without it.
+        Welcome::Processing => {
+            return match wait_for_welcome(env, author)? {
+                Welcome::Ready => env.kv.set(SEEDED, b"1"),
+                _ => Ok(()),
+            }
+        }
         // Nobody seeded it yet, or an earlier seed failed before recording it (say the object
         // store was down): seed it.
         Welcome::Missing => {}
