@@ -130,13 +130,17 @@ impl TestHost {
         }
         // The app requires `jwt_secret` (as Spin does, the host stops without it): a suite that
         // does not choose one gets a fixed test key.
-        let app_manifest = [workspace_root().join("spin.toml"), production_manifest()]
-            .contains(&manifest);
+        let app_manifest =
+            [workspace_root().join("spin.toml"), production_manifest()].contains(&manifest);
         if app_manifest
             && !config.variables.iter().any(|(k, _)| k == "jwt_secret")
-            && !config.env.iter().any(|(k, _)| k == "SPIN_VARIABLE_JWT_SECRET")
+            && !config
+                .env
+                .iter()
+                .any(|(k, _)| k == "SPIN_VARIABLE_JWT_SECRET")
         {
-            cmd.arg("--variable").arg(format!("jwt_secret={TEST_JWT_SECRET}"));
+            cmd.arg("--variable")
+                .arg(format!("jwt_secret={TEST_JWT_SECRET}"));
         }
         cmd.args(&config.extra_args);
         for (k, v) in &config.env {
@@ -180,6 +184,15 @@ impl TestHost {
     /// otherwise, its state).
     pub fn state_path(&self) -> &Path {
         self.state_dir.as_ref().expect("a local host").path()
+    }
+
+    /// Kills the host with SIGKILL, as a crash or an OOM kill would, and waits until it is gone.
+    /// Its state directory stays (for a next host started on it).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub fn is_running(&mut self) -> bool {

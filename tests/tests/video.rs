@@ -1457,10 +1457,17 @@ struct Spy {
 
 impl Spy {
     fn subscribe(port: u16, channel: &str) -> Self {
+        Self::connect(port, format!("SUBSCRIBE {channel}\r\n"))
+    }
+
+    /// Subscribes as ACL user `user` (created `nopass`).
+    fn subscribe_as(port: u16, user: &str, channel: &str) -> Self {
+        Self::connect(port, format!("AUTH {user} x\r\nSUBSCRIBE {channel}\r\n"))
+    }
+
+    fn connect(port: u16, commands: String) -> Self {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .write_all(format!("SUBSCRIBE {channel}\r\n").as_bytes())
-            .unwrap();
+        stream.write_all(commands.as_bytes()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -1492,10 +1499,11 @@ impl Spy {
 }
 
 /// With `redis_address` set, publish puts the job id on `jobs_channel` and the worker makes the
-/// cover. A message nobody received is not a lost job: the row stays pending (the cover URL
-/// serves the placeholder, the feed hides the video) until a `sweep` message runs it.
+/// cover. A message nobody hears (0 receivers) is run by the publish request itself; a message
+/// lost on the way is not a lost job: the row stays pending (the cover URL serves the
+/// placeholder, the feed hides the video) until a request re-drives it (`jobs::redrive_stranded`).
 #[test]
-fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_message() {
+fn cover_jobs_run_in_the_worker_and_unheard_or_lost_wake_ups_recover_without_a_cron() {
     let mut redis = RedisServer::start().expect("redis-server");
     let channel = "e2e-video-jobs";
     let host = start_host(&[
@@ -1563,7 +1571,8 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
     );
     assert_shows(&cover, &PORTRAIT.fingerprint, "the worker's cover");
 
-    // 2. A lost message: nobody may subscribe (ACL), the app still publishes to nobody.
+    // 2. Nobody listening (an ACL keeps the worker from subscribing): Redis answers 0
+    //    receivers, and the publish request runs the job itself, so its cover is not late.
     redis
         .cli(&[
             "ACL",
@@ -1585,7 +1594,33 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
         0,
         "the worker re-subscribed despite the ACL"
     );
+    publish_ok(c, &user, "unheard", "u.mp4", &fixture_bytes(PORTRAIT.name));
+    let unheard = ids(&publish_list(c, user.id, None))[0];
+    assert_eq!(
+        state.cover_job(unheard).1,
+        "done",
+        "a job nobody hears runs in the publish request"
+    );
+    assert!(
+        state
+            .component_log("video")
+            .contains("no worker is listening"),
+        "{}",
+        state.component_log("video")
+    );
 
+    // 3. A lost message: a listener that drops it (a spy under its own ACL user) makes Redis
+    //    say "received", so the job stays pending (its cover URL serves a placeholder) until a
+    //    re-drive reaches a worker — no cron and no sweep message: the feed requests clients
+    //    make anyway notice it.
+    redis
+        .cli(&["ACL", "SETUSER", "spy", "on", "nopass", "+@all", "~*", "&*"])
+        .unwrap();
+    let _spy = Spy::subscribe_as(redis.port, "spy", channel);
+    assert!(
+        wait_until(Duration::from_secs(5), || subscribers(&redis, channel) == 1),
+        "the spy did not subscribe"
+    );
     publish_ok(
         c,
         &user,
@@ -1594,12 +1629,12 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
         &fixture_bytes(LANDSCAPE.name),
     );
     let lost = ids(&publish_list(c, user.id, None))[0];
-    assert_ne!(lost, first);
-    std::thread::sleep(Duration::from_millis(1500));
+    assert_ne!(lost, unheard);
+    std::thread::sleep(Duration::from_millis(1000));
     let (lost_job, job_state) = state.cover_job(lost);
     assert_eq!(
         job_state, "pending",
-        "nobody received job {lost_job}, so nobody may have run it"
+        "only the spy received job {lost_job}, so nobody may have run it"
     );
     assert_eq!(state.video(lost).0, "processing");
     assert!(
@@ -1620,22 +1655,25 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
     );
     decode_jpeg(&placeholder);
 
-    // The sweep, once someone listens again.
+    // The worker may listen again: a later feed request re-drives the job to it.
     redis.cli(&["ACL", "SETUSER", "default", "+@all"]).unwrap();
     assert!(
         wait_until(Duration::from_secs(20), || subscribers(&redis, channel)
-            >= 1),
+            >= 2),
         "the worker did not re-subscribe:\n{}",
         host.log()
     );
-    let receivers = redis.cli(&["PUBLISH", channel, "sweep"]).unwrap();
-    assert_eq!(receivers, "1", "the worker receives the sweep");
+    let listening = Instant::now();
     assert!(
         wait_until(Duration::from_secs(30), || find_in_feed(c, None, lost)
             .is_some()),
-        "the sweep did not run job {lost_job}: {:?}\n{}",
+        "no re-drive ran job {lost_job}: {:?}\n{}",
         state.cover_job(lost),
         state.component_log("worker")
+    );
+    eprintln!(
+        "lost wake-up: cover ready {:.1} s after the worker listened again",
+        listening.elapsed().as_secs_f64()
     );
     // The worker marks the video ready, then the job done.
     assert!(
@@ -1654,8 +1692,13 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
     assert_ne!(real, placeholder, "the same URL now serves the real cover");
     assert_ne!(r.header("cache-control"), Some("no-cache"));
     let cover = decode_jpeg(&real);
-    assert_cover_geometry(&cover, LANDSCAPE.width, LANDSCAPE.height, "the swept cover");
-    assert_shows(&cover, &LANDSCAPE.fingerprint, "the swept cover");
+    assert_cover_geometry(
+        &cover,
+        LANDSCAPE.width,
+        LANDSCAPE.height,
+        "the re-driven cover",
+    );
+    assert_shows(&cover, &LANDSCAPE.fingerprint, "the re-driven cover");
 
     // 3. Redis down: publish still works (falls back to running the job inline).
     redis.stop();
@@ -1680,4 +1723,116 @@ fn cover_jobs_run_in_the_worker_through_redis_and_a_sweep_recovers_a_lost_messag
             >= 1),
         "the worker did not come back after a Redis restart"
     );
+}
+
+/// A host killed (SIGKILL) while its worker holds a cover job's lease: the next host started
+/// on the same state finishes the job by itself — no cron, no sweep message — once the dead
+/// worker's lease is over, and the job ran twice, not once or never.
+#[test]
+fn a_cover_job_orphaned_by_a_killed_host_is_finished_by_the_next_host() {
+    let redis = RedisServer::start().expect("redis-server");
+    let channel = "e2e-orphaned-jobs";
+    let dir = tempfile::tempdir().unwrap();
+    let port = tikspin_e2e::free_port();
+    let mut variables = vec![("jwt_secret".to_string(), JWT_SECRET.to_string())];
+    for (k, v) in [
+        ("redis_address", redis.url()),
+        ("jobs_channel", channel.to_string()),
+        ("seed_welcome_video", "false".to_string()),
+    ] {
+        variables.push((k.to_string(), v));
+    }
+    let start = || {
+        TestHost::start(HostConfig {
+            manifest: tikspin_e2e::harness::manifest_for(&variables),
+            variables: variables.clone(),
+            port: Some(port),
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+    };
+    let state = State {
+        dir: dir.path().to_path_buf(),
+    };
+    let mut host = start();
+    assert!(
+        wait_until(Duration::from_secs(20), || subscribers(&redis, channel)
+            >= 1),
+        "the worker never subscribed"
+    );
+    let user = register(&host.client, "orphan");
+    let large = fixture_bytes(LARGE.name);
+    // Kill the host the moment the worker has claimed a cover job; a job that finished before
+    // the kill could land is no orphan, so try again with another upload.
+    let mut orphan = None;
+    for attempt in 0..5 {
+        publish_ok(
+            &host.client,
+            &user,
+            &format!("orphan {attempt}"),
+            "o.mp4",
+            &large,
+        );
+        let video = ids(&publish_list(&host.client, user.id, None))[0];
+        let mut job_state = String::new();
+        wait_until(Duration::from_secs(10), || {
+            job_state = state.cover_job(video).1;
+            job_state != "pending"
+        });
+        if job_state == "running" {
+            host.kill();
+            orphan = Some(video);
+            break;
+        }
+    }
+    let video = orphan.expect("no cover job was still running when the host was killed");
+    let killed = Instant::now();
+    let (job, job_state) = state.cover_job(video);
+    assert_eq!(
+        job_state, "running",
+        "job {job} was orphaned under its lease"
+    );
+
+    let host = start();
+    let back = Instant::now();
+    // Clients keep polling the feed, as the app's would.
+    assert!(
+        wait_until(Duration::from_secs(60), || find_in_feed(
+            &host.client,
+            None,
+            video
+        )
+        .is_some()),
+        "job {job} of video {video} never finished: {:?}\n{}",
+        state.cover_job(video),
+        state.component_log("worker")
+    );
+    let ready = back.elapsed();
+    eprintln!(
+        "orphaned cover job: ready {:.1} s after the next host served ({:.1} s after the kill; \
+         lease {} s)",
+        ready.as_secs_f64(),
+        killed.elapsed().as_secs_f64(),
+        tikspin_core::jobs::DEFAULT_LEASE_MS / 1000
+    );
+    // Bounded by the lease, the re-drive interval and the job itself: a generous bound for a
+    // loaded machine (the figure above is what to read).
+    assert!(
+        ready < Duration::from_secs(30),
+        "the orphaned job took {ready:?} after the restart"
+    );
+    let attempts: i64 = state
+        .db()
+        .query_row("SELECT attempts FROM jobs WHERE id = ?1", [job], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        attempts, 2,
+        "claimed by the dead worker, then by the new one"
+    );
+    let listed = &publish_list(&host.client, user.id, None)["video_list"][0];
+    let (jpeg, _) = fetch_cover(&host.client, listed["cover_url"].as_str().unwrap());
+    let cover = decode_jpeg(&jpeg);
+    assert_shows(&cover, &LARGE.fingerprint, "the re-driven cover");
 }

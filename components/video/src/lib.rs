@@ -7,9 +7,11 @@ use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 use tikspin_core::{feed, publish as core_publish, ApiError, Env, Params, Reply};
 use tikspin_spin::blobs::{BlobStore, Links};
+use tikspin_spin::config::var;
 use tikspin_spin::http::{
     json, read_body, resolve, send_json, JsonResponse, Ports, RequestHead, Route, Service,
 };
+use tikspin_spin::jobs;
 
 /// How a route of this group is served.
 enum Endpoint {
@@ -61,6 +63,8 @@ async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
     welcome::seed_once(&ports.env()).await;
     // "Now" is taken after seeding, which may have waited for another request's seed.
     let env = ports.env();
+    // The feed is what every client polls: it is where stranded cover jobs get noticed.
+    jobs::redrive_stranded(&env, &store, &var("redis_address"), &var("jobs_channel")).await;
     Reply::from_result(feed::feed(
         &env,
         params,

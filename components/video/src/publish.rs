@@ -30,12 +30,9 @@ pub async fn publish(head: &RequestHead, req: IncomingRequest) -> Reply {
     };
     match run(&env, &blobs, head, req).await {
         Ok(created) => {
-            let redis = var("redis_address");
-            jobs::dispatch(&env, &blobs, created.job_id, &redis, &var("jobs_channel")).await;
-            if redis.is_empty() {
-                // No worker: this request also re-drives a couple of stuck or retrying jobs.
-                let _ = jobs::sweep(&env, &blobs, 2).await;
-            }
+            let (redis, channel) = (var("redis_address"), var("jobs_channel"));
+            jobs::dispatch(&env, &blobs, created.job_id, &redis, &channel).await;
+            jobs::redrive_stranded(&env, &blobs, &redis, &channel).await;
             Reply::ok(Empty::default())
         }
         Err(e) => Reply::error::<Empty>(e),

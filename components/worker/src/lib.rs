@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use spin_sdk::redis_component;
 use tikspin_spin::blobs::BlobStore;
+use tikspin_spin::config::var;
 use tikspin_spin::http::{Ports, RequestHead};
 use tikspin_spin::jobs::{self, SWEEP_MESSAGE};
 
@@ -30,7 +31,9 @@ async fn on_message(message: Bytes) -> anyhow::Result<()> {
     let job_id: i64 = text
         .parse()
         .map_err(|_| anyhow::anyhow!("not a job id: {text:?}"))?;
-    jobs::run_job(&env, &blobs, job_id)
-        .await
-        .map_err(anyhow::Error::msg)
+    let ran = jobs::run_job(&env, &blobs, job_id).await;
+    // After a restart the first messages are the first chance to notice jobs stranded under the
+    // dead worker's leases.
+    jobs::redrive_stranded(&env, &blobs, &var("redis_address"), &var("jobs_channel")).await;
+    ran.map_err(anyhow::Error::msg)
 }

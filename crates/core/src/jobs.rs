@@ -28,13 +28,25 @@ use crate::ports::{Row, Sql, SqlError, Value};
 /// The cover of a freshly published video: payload [`CoverJob`].
 pub const COVER: &str = "cover";
 
-/// Attempts before a job is declared `dead` (kept for inspection, never retried).
+/// Runs that may fail for the job itself (a bad payload, a crash that never reports) before it
+/// is declared `dead` (kept for inspection, never retried).
 pub const MAX_ATTEMPTS: i64 = 5;
+/// How long a job that fails only because a dependency is unavailable (storage, database) keeps
+/// being retried, counted from its creation, whatever its attempts: an outage shorter than this
+/// costs a wait, never the real result.
+pub const TRANSIENT_RETRY_WINDOW_MS: i64 = 60 * 60 * 1_000;
 /// The first retry waits this long; each further retry twice as long, up to [`MAX_BACKOFF_MS`].
-pub const FIRST_BACKOFF_MS: i64 = 5_000;
-pub const MAX_BACKOFF_MS: i64 = 10 * 60 * 1_000;
-/// A sensible lease for the cover job: long enough for a decode, short enough to re-drive soon.
-pub const DEFAULT_LEASE_MS: i64 = 60_000;
+/// Capped low so a job waits at most this long after its dependency is back.
+pub const FIRST_BACKOFF_MS: i64 = 2_000;
+pub const MAX_BACKOFF_MS: i64 = 8_000;
+/// The lease of a claimed job, sized to the cover job: covers of the sample videos take well
+/// under 2 s (the worker logs each), so 10 s leaves room for a loaded machine while a job whose
+/// runner died (a killed host) is re-driven about 10 s after its claim.
+pub const DEFAULT_LEASE_MS: i64 = 10_000;
+/// A pending job this long past due was not claimed by the worker its wake-up was sent to (the
+/// message was lost, or nobody was listening): re-drive it. A received wake-up is claimed
+/// within milliseconds.
+pub const REDRIVE_GRACE_MS: i64 = 2_000;
 
 pub const PENDING: &str = "pending";
 pub const RUNNING: &str = "running";
@@ -102,13 +114,15 @@ pub fn claim(
         sql,
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ? \
          WHERE id = ? AND ((state = 'pending' AND run_at <= ?) \
-                        OR (state = 'running' AND locked_until <= ? AND attempts < ?))",
+                        OR (state = 'running' AND locked_until <= ? \
+                            AND (attempts < ? OR (last_error IS NOT NULL AND created_at > ?))))",
         &[
             locked_until.into(),
             job_id.into(),
             now_ms.into(),
             now_ms.into(),
             MAX_ATTEMPTS.into(),
+            now_ms.saturating_sub(TRANSIENT_RETRY_WINDOW_MS).into(),
         ],
     )?;
     if claimed == 0 {
@@ -132,28 +146,56 @@ pub fn claim_due(
 ) -> Result<Vec<Job>, SqlError> {
     // A job whose runs keep dying without a word (a trap, an out-of-memory kill) never reaches
     // `fail`: after its last lease it is buried here instead of being re-driven forever.
-    sql.execute(
-        "UPDATE jobs SET state = 'dead', locked_until = NULL, \
-         last_error = 'lease expired on the last attempt' \
-         WHERE state = 'running' AND locked_until <= ? AND attempts >= ?",
-        &[now_ms.into(), MAX_ATTEMPTS.into()],
-    )?;
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let candidates = sql.query(
-        "SELECT id FROM jobs \
-         WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until <= ?) \
-         ORDER BY run_at, id LIMIT ?",
-        &[now_ms.into(), now_ms.into(), Value::Int(limit as i64)],
-    )?;
+    bury_crashed(sql, now_ms)?;
     let mut jobs = Vec::new();
-    for row in candidates.iter() {
-        if let Some(job) = claim(sql, row.i64(0)?, now_ms, lease_ms)? {
+    for id in due_ids(sql, now_ms, now_ms, limit)? {
+        if let Some(job) = claim(sql, id, now_ms, lease_ms)? {
             jobs.push(job);
         }
     }
     Ok(jobs)
+}
+
+/// A job whose runs keep dying without a word (a trap, an out-of-memory kill) never reaches
+/// [`fail`]: after [`MAX_ATTEMPTS`] lost leases it is buried instead of being re-driven for ever
+/// — unless its failures so far were recorded ones (a dependency down) and its retry window is
+/// still open, in which case a lost lease is just one more of them (the host was killed).
+fn bury_crashed(sql: &dyn Sql, now_ms: i64) -> Result<(), SqlError> {
+    sql.execute(
+        "UPDATE jobs SET state = 'dead', locked_until = NULL, \
+         last_error = 'lease expired on the last attempt' \
+         WHERE state = 'running' AND locked_until <= ? AND attempts >= ? \
+           AND (last_error IS NULL OR created_at <= ?)",
+        &[
+            now_ms.into(),
+            MAX_ATTEMPTS.into(),
+            now_ms.saturating_sub(TRANSIENT_RETRY_WINDOW_MS).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Up to `limit` jobs someone should run: pending with `run_at <= due_by`, or running with a
+/// lease expired at `now_ms`; oldest due first.
+fn due_ids(sql: &dyn Sql, due_by: i64, now_ms: i64, limit: usize) -> Result<Vec<i64>, SqlError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sql.query(
+        "SELECT id FROM jobs \
+         WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until <= ?) \
+         ORDER BY run_at, id LIMIT ?",
+        &[due_by.into(), now_ms.into(), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| r.i64(0)).collect()
+}
+
+/// Jobs whose wake-up went astray: pending [`REDRIVE_GRACE_MS`] past due (a lost or unheard
+/// message, a retry come due) or running under an expired lease (a dead runner). Not claimed:
+/// the caller wakes a runner for each (or runs it), and the claim decides who runs it.
+pub fn stranded(sql: &dyn Sql, now_ms: i64, limit: usize) -> Result<Vec<i64>, SqlError> {
+    bury_crashed(sql, now_ms)?;
+    due_ids(sql, now_ms - REDRIVE_GRACE_MS, now_ms, limit)
 }
 
 /// Marks a running job done. Returns whether this call did it (false: already done, dead,
@@ -167,18 +209,43 @@ pub fn complete(sql: &dyn Sql, job_id: i64) -> Result<bool, SqlError> {
     )? > 0)
 }
 
+/// Why a run failed, which decides how long the job keeps being retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A dependency was unavailable (storage, network): retried within
+    /// [`TRANSIENT_RETRY_WINDOW_MS`] of the job's creation, however many attempts that takes.
+    Transient,
+    /// The job itself is at fault: retried until [`MAX_ATTEMPTS`].
+    Permanent,
+}
+
 /// Records a failed run: back to pending after an exponential backoff
-/// ([`FIRST_BACKOFF_MS`] × 2^(attempt−1), capped), or `dead` after [`MAX_ATTEMPTS`] runs.
-pub fn fail(sql: &dyn Sql, job_id: i64, error: &str, now_ms: i64) -> Result<Failed, SqlError> {
+/// ([`FIRST_BACKOFF_MS`] × 2^(attempt−1), capped), or `dead` when its retries are spent (see
+/// [`Failure`]).
+pub fn fail(
+    sql: &dyn Sql,
+    job_id: i64,
+    error: &str,
+    failure: Failure,
+    now_ms: i64,
+) -> Result<Failed, SqlError> {
     let rows = sql.query(
-        "SELECT attempts FROM jobs WHERE id = ? AND state = 'running'",
+        "SELECT attempts, created_at FROM jobs WHERE id = ? AND state = 'running'",
         &[job_id.into()],
     )?;
-    let Some(attempts) = rows.first().map(|r| r.i64(0)).transpose()? else {
+    let Some((attempts, created_at)) = rows
+        .first()
+        .map(|r| Ok::<_, SqlError>((r.i64(0)?, r.i64(1)?)))
+        .transpose()?
+    else {
         return Ok(Failed::Ignored);
     };
     let error: String = error.chars().take(2_000).collect();
-    let (state, run_at, outcome) = if attempts >= MAX_ATTEMPTS {
+    let spent = match failure {
+        Failure::Transient => now_ms.saturating_sub(created_at) >= TRANSIENT_RETRY_WINDOW_MS,
+        Failure::Permanent => attempts >= MAX_ATTEMPTS,
+    };
+    let (state, run_at, outcome) = if spent {
         (DEAD, now_ms, Failed::Dead)
     } else {
         let run_at = now_ms.saturating_add(backoff_ms(attempts));

@@ -10,7 +10,7 @@ use tikspin_core::api::{self, Reply};
 use tikspin_core::cache;
 use tikspin_core::db::transaction;
 use tikspin_core::feed::FeedPage;
-use tikspin_core::jobs::{self, CoverJob, Failed};
+use tikspin_core::jobs::{self, CoverJob, Failed, Failure};
 use tikspin_core::publish::{self, PublishRequest, StoredVideo};
 use tikspin_core::testing::{CountingSql, MemKv};
 use tikspin_core::videos::{self, MediaLinks};
@@ -742,13 +742,13 @@ fn jobs_claim_complete_fail_backoff_and_lease_expiry() {
 
     // First failure: back to pending after the first backoff.
     assert_eq!(
-        jobs::fail(sql, id, "decoder said no", t0 + 100).unwrap(),
+        jobs::fail(sql, id, "decoder said no", Failure::Permanent, t0 + 100).unwrap(),
         Failed::Retry {
             run_at: t0 + 100 + jobs::FIRST_BACKOFF_MS
         }
     );
     assert_eq!(
-        jobs::fail(sql, id, "again", t0 + 100).unwrap(),
+        jobs::fail(sql, id, "again", Failure::Permanent, t0 + 100).unwrap(),
         Failed::Ignored,
         "not running"
     );
@@ -763,7 +763,7 @@ fn jobs_claim_complete_fail_backoff_and_lease_expiry() {
     assert_eq!(job[0].attempt, 2);
     // Second failure waits twice as long.
     assert_eq!(
-        jobs::fail(sql, id, "x", retry_at).unwrap(),
+        jobs::fail(sql, id, "x", Failure::Permanent, retry_at).unwrap(),
         Failed::Retry {
             run_at: retry_at + 2 * jobs::FIRST_BACKOFF_MS
         }
@@ -783,7 +783,7 @@ fn jobs_claim_complete_fail_backoff_and_lease_expiry() {
     );
     assert_eq!(jobs::state(sql, id).unwrap().as_deref(), Some("done"));
     assert_eq!(
-        jobs::fail(sql, id, "late", t1 + 600).unwrap(),
+        jobs::fail(sql, id, "late", Failure::Permanent, t1 + 600).unwrap(),
         Failed::Ignored
     );
     assert!(
@@ -802,7 +802,7 @@ fn jobs_die_after_max_attempts_even_when_the_worker_never_reports() {
     for attempt in 1..=jobs::MAX_ATTEMPTS {
         let job = jobs::claim(sql, failing, t, 1_000).unwrap().expect("due");
         assert_eq!(job.attempt, attempt);
-        match jobs::fail(sql, failing, "bad video", t).unwrap() {
+        match jobs::fail(sql, failing, "bad video", Failure::Permanent, t).unwrap() {
             Failed::Retry { run_at } => {
                 assert!(attempt < jobs::MAX_ATTEMPTS);
                 assert_eq!(run_at, t + jobs::backoff_ms(attempt));
@@ -854,4 +854,69 @@ fn two_workers_woken_for_one_job_run_it_once() {
         .filter(|&x| x)
         .count();
     assert_eq!(won, 1);
+}
+
+#[test]
+fn jobs_failing_on_a_dependency_are_retried_for_their_window_not_their_attempts() {
+    let w = world();
+    let sql: &dyn Sql = &w.sql;
+    let id = jobs::enqueue(sql, "cover", "{}", NOW).unwrap();
+    let mut t = NOW;
+    // Many more failures than MAX_ATTEMPTS, each a storage outage: always retried, and never
+    // waiting more than MAX_BACKOFF_MS.
+    for attempt in 1..=jobs::MAX_ATTEMPTS + 5 {
+        let job = jobs::claim(sql, id, t, 1_000).unwrap().expect("due");
+        assert_eq!(job.attempt, attempt);
+        match jobs::fail(sql, id, "storage unavailable", Failure::Transient, t).unwrap() {
+            Failed::Retry { run_at } => {
+                assert!(run_at - t <= jobs::MAX_BACKOFF_MS);
+                t = run_at;
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+    // A runner killed under its lease after all those: taken again, not buried as a crasher.
+    assert!(jobs::claim(sql, id, t, 1_000).unwrap().is_some());
+    let again = jobs::claim_due(sql, t + 1_000, 10, 1_000).unwrap();
+    assert_eq!(again.len(), 1, "re-driven after its lease expired");
+    // Once the window is over, the next failure is the last.
+    let late = NOW + jobs::TRANSIENT_RETRY_WINDOW_MS;
+    assert_eq!(
+        jobs::fail(sql, id, "storage unavailable", Failure::Transient, late).unwrap(),
+        Failed::Dead
+    );
+}
+
+#[test]
+fn stranded_jobs_are_the_unheard_the_due_and_the_orphaned_and_are_not_claimed() {
+    let w = world();
+    let sql: &dyn Sql = &w.sql;
+    let fresh = jobs::enqueue(sql, "cover", "{}", NOW).unwrap();
+    // Just published: its worker has REDRIVE_GRACE_MS to claim it.
+    assert!(jobs::stranded(sql, NOW + jobs::REDRIVE_GRACE_MS - 1, 10)
+        .unwrap()
+        .is_empty());
+    let unheard = NOW + jobs::REDRIVE_GRACE_MS;
+    assert_eq!(jobs::stranded(sql, unheard, 10).unwrap(), vec![fresh]);
+    assert_eq!(
+        jobs::stranded(sql, unheard, 10).unwrap(),
+        vec![fresh],
+        "looking claims nothing"
+    );
+    // Claimed by a worker that then dies: stranded once its lease is over, not before.
+    jobs::claim(sql, fresh, unheard, jobs::DEFAULT_LEASE_MS)
+        .unwrap()
+        .unwrap();
+    let expiry = unheard + jobs::DEFAULT_LEASE_MS;
+    assert!(jobs::stranded(sql, expiry - 1, 10).unwrap().is_empty());
+    assert_eq!(jobs::stranded(sql, expiry, 10).unwrap(), vec![fresh]);
+    jobs::claim(sql, fresh, expiry, jobs::DEFAULT_LEASE_MS)
+        .unwrap()
+        .unwrap();
+    assert!(jobs::complete(sql, fresh).unwrap());
+    assert!(
+        jobs::stranded(sql, expiry + 10 * jobs::DEFAULT_LEASE_MS, 10)
+            .unwrap()
+            .is_empty()
+    );
 }

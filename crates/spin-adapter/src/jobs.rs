@@ -5,7 +5,7 @@
 //! sweep ([`sweep`], triggered by a `sweep` message on the jobs channel) claims every due job
 //! and every job whose runner's lease expired.
 
-use tikspin_core::jobs::{self, CoverJob, Failed, Job};
+use tikspin_core::jobs::{self, CoverJob, Failed, Failure, Job};
 use tikspin_core::{publish, Env};
 use tikspin_media::{extract_cover, generated_cover, MediaError, ReadAt, DEFAULT_MAX_LONG_SIDE};
 
@@ -133,10 +133,22 @@ async fn store_cover(
     Ok(())
 }
 
-async fn run(env: &Env<'_>, blobs: &BlobStore, job: &Job) -> Result<(), String> {
+/// A failed run: what went wrong, and whether waiting can fix it.
+type RunError = (String, Failure);
+
+async fn run(env: &Env<'_>, blobs: &BlobStore, job: &Job) -> Result<(), RunError> {
     match job.kind.as_str() {
-        jobs::COVER => make_cover(env, blobs, &job.payload_as::<CoverJob>()?).await,
-        other => Err(format!("unknown job kind {other:?}")),
+        jobs::COVER => {
+            let cover = job
+                .payload_as::<CoverJob>()
+                .map_err(|e| (e, Failure::Permanent))?;
+            // What is left to fail once the payload is good is storage and the database: a
+            // video that cannot be decoded already gets a generated cover.
+            make_cover(env, blobs, &cover)
+                .await
+                .map_err(|e| (e, Failure::Transient))
+        }
+        other => Err((format!("unknown job kind {other:?}"), Failure::Permanent)),
     }
 }
 
@@ -170,19 +182,19 @@ async fn finish(
     env: &Env<'_>,
     blobs: &BlobStore,
     job: &Job,
-    outcome: Result<(), String>,
+    outcome: Result<(), RunError>,
 ) -> Result<(), String> {
     match outcome {
         Ok(()) => jobs::complete(env.sql, job.id)
             .map(drop)
             .map_err(|e| e.to_string()),
-        Err(error) => {
+        Err((error, failure)) => {
             eprintln!(
                 "job {} ({}) attempt {} failed: {error}",
                 job.id, job.kind, job.attempt
             );
-            let failed =
-                jobs::fail(env.sql, job.id, &error, env.now_ms).map_err(|e| e.to_string())?;
+            let failed = jobs::fail(env.sql, job.id, &error, failure, env.now_ms)
+                .map_err(|e| e.to_string())?;
             // Out of attempts: a video must not stay invisible forever for want of a cover.
             if failed == Failed::Dead && job.kind == jobs::COVER {
                 if let Ok(cover) = job.payload_as::<CoverJob>() {
@@ -196,8 +208,10 @@ async fn finish(
 }
 
 /// Where a new job goes: with no queue configured (`redis_address` empty) it runs here and now;
-/// otherwise its id is published for the worker. A failed publish falls back to running inline
-/// (the row is pending either way, so the job is never lost).
+/// otherwise its id is published for the worker. A publish that fails, or that no worker hears
+/// (Redis answers 0 receivers: the worker is between subscriptions after a Redis restart, or not
+/// running), falls back to running the job inline — the row is pending either way, so the job is
+/// never lost, and this way it is not late either.
 pub async fn dispatch(
     env: &Env<'_>,
     blobs: &BlobStore,
@@ -206,16 +220,85 @@ pub async fn dispatch(
     channel: &str,
 ) {
     if !redis_address.is_empty() {
-        let published = spin_sdk::redis::Connection::open(redis_address)
-            .and_then(|c| c.publish(channel, &job_id.to_string().into_bytes()));
-        match published {
-            Ok(()) => return,
+        match publish(redis_address, channel, job_id) {
+            Ok(receivers) if receivers > 0 => return,
+            Ok(_) => {
+                eprintln!("job {job_id}: no worker is listening on {channel}; running it inline")
+            }
             Err(e) => {
-                eprintln!("job {job_id}: publishing to Redis failed ({e:?}); running it inline")
+                eprintln!("job {job_id}: publishing to Redis failed ({e}); running it inline")
             }
         }
     }
     if let Err(e) = run_job(env, blobs, job_id).await {
         eprintln!("job {job_id}: {e} (it stays queued and will be retried)");
+    }
+}
+
+/// `PUBLISH channel job_id`, returning how many subscribers received it (Spin's `publish` does
+/// not say; `execute` returns Redis's own reply).
+fn publish(redis_address: &str, channel: &str, job_id: i64) -> Result<i64, String> {
+    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+    let reply = Connection::open(redis_address)
+        .and_then(|c| {
+            c.execute(
+                "PUBLISH",
+                &[
+                    RedisParameter::Binary(channel.as_bytes().to_vec()),
+                    RedisParameter::Binary(job_id.to_string().into_bytes()),
+                ],
+            )
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    match reply.first() {
+        Some(RedisResult::Int64(n)) => Ok(*n),
+        other => Err(format!("unexpected PUBLISH reply {other:?}")),
+    }
+}
+
+/// How often requests look for stranded jobs ([`redrive_stranded`]), at most.
+pub const REDRIVE_EVERY_MS: i64 = 3_000;
+/// Stranded jobs one request re-drives at most (the next look takes the rest).
+const REDRIVE_BATCH: usize = 4;
+/// When the next look for stranded jobs is due (a millisecond timestamp), shared by every
+/// instance through the key-value store.
+const NEXT_REDRIVE_KEY: &str = "tikspin:jobs:next-redrive";
+
+/// Re-drives jobs whose wake-up went astray ([`jobs::stranded`]): a message lost or unheard, a
+/// retry come due, a runner killed under its lease. Called by ordinary requests (the feed,
+/// publish) and by the worker after each message, at most once every [`REDRIVE_EVERY_MS`]
+/// across instances, so recovery needs no cron and no host-side timer: Spin has neither.
+/// Best effort: whatever fails here is left for the next look, and the request goes on.
+pub async fn redrive_stranded(
+    env: &Env<'_>,
+    blobs: &BlobStore,
+    redis_address: &str,
+    channel: &str,
+) {
+    let due = match env.kv.get(NEXT_REDRIVE_KEY) {
+        Ok(Some(v)) => String::from_utf8_lossy(&v)
+            .parse::<i64>()
+            .map_or(true, |next| env.now_ms >= next),
+        Ok(None) => true,
+        // Key-value down: looking would only pile more work on a struggling system.
+        Err(_) => false,
+    };
+    if !due {
+        return;
+    }
+    let next = (env.now_ms + REDRIVE_EVERY_MS).to_string();
+    if env.kv.set(NEXT_REDRIVE_KEY, next.as_bytes()).is_err() {
+        return;
+    }
+    let stranded = match jobs::stranded(env.sql, env.now_ms, REDRIVE_BATCH) {
+        Ok(ids) => ids,
+        Err(e) => {
+            eprintln!("looking for stranded jobs failed: {e}");
+            return;
+        }
+    };
+    for job_id in stranded {
+        eprintln!("job {job_id}: stranded; re-driving it");
+        dispatch(env, blobs, job_id, redis_address, channel).await;
     }
 }
