@@ -303,6 +303,9 @@ fn a_mysql_migration_cut_short_after_dropping_an_index_completes() {
     let v3 = MIGRATIONS[2].statements(Dialect::Mysql);
     assert_eq!(MIGRATIONS[2].version, 3);
     statements.extend(v3.iter().filter(|s| !s.starts_with("CREATE INDEX")));
+    // The user an earlier release's welcome seed made: version 4 adopts it as the system user.
+    statements
+        .push("INSERT INTO users (name, password_hash, created_at) VALUES ('TikSpin', '!', 1)");
     db.sql(&statements.join(";\n")).unwrap();
 
     let h = app_on(&db);
@@ -317,6 +320,66 @@ fn a_mysql_migration_cut_short_after_dropping_an_index_completes() {
         db.sql("SELECT MAX(version) FROM schema_version")
             .unwrap()
             .trim(),
-        "3"
+        tikspin_core::schema::latest_version().to_string()
     );
+    assert_eq!(
+        db.sql("SELECT name, system_role FROM users WHERE system_role IS NOT NULL")
+            .unwrap()
+            .trim(),
+        "TikSpin\twelcome",
+        "the earlier seed's user is the system user"
+    );
+}
+
+/// On MySQL too, an ordinary account that registered `TikSpin` before the name was reserved
+/// stays an ordinary account (it still logs in), and the system user takes the fallback name;
+/// the name is refused to new registrations.
+#[test]
+fn a_mysql_database_with_an_ordinary_tikspin_account_gets_its_own_system_user() {
+    use tikspin_core::schema::{schema_version_table, MIGRATIONS};
+    use tikspin_core::users::{SYSTEM_USER_FALLBACK_NAME, SYSTEM_USER_NAME};
+    use tikspin_core::Dialect;
+
+    let db = MariaDb::start().expect("mariadb");
+    let mut statements = vec![schema_version_table(Dialect::Mysql).to_string()];
+    for m in MIGRATIONS.iter().filter(|m| m.version <= 3) {
+        statements.extend(m.statements(Dialect::Mysql).iter().map(|s| s.to_string()));
+        statements.push(format!(
+            "INSERT INTO schema_version (version, applied_at) VALUES ({}, 0)",
+            m.version
+        ));
+    }
+    let hash = tikspin_core::auth::password::hash("squat-pw").unwrap();
+    statements.push(format!(
+        "INSERT INTO users (name, password_hash, created_at) VALUES ('{SYSTEM_USER_NAME}', '{hash}', 1)"
+    ));
+    db.sql(&statements.join(";\n")).unwrap();
+
+    let h = app_on(&db);
+    let c = &h.client;
+    // Login reads the new column: the request migrates, and the account is still its owner's.
+    let v = c
+        .post_empty("/douyin/user/login/?username=TikSpin&password=squat-pw")
+        .json();
+    expect_ok(&v);
+    let squatter = v["user_id"].as_i64().unwrap();
+    let system = db
+        .sql("SELECT id, name FROM users WHERE system_role = 'welcome'")
+        .unwrap();
+    let (system_id, system_name) = system.trim().split_once('\t').unwrap();
+    assert_eq!(system_name, SYSTEM_USER_FALLBACK_NAME);
+    assert_ne!(system_id.parse::<i64>().unwrap(), squatter);
+    let refused = c
+        .post_empty("/douyin/user/register/?username=tikspin&password=secret123")
+        .json();
+    assert_eq!(
+        refused["status_code"],
+        tikspin_core::api::USERNAME_RESERVED,
+        "{refused}"
+    );
+    // The welcome video goes to the system user, not to the ordinary TikSpin.
+    let feed = c.get("/douyin/feed/").json();
+    let author = &expect_ok(&feed)["video_list"][0]["author"];
+    assert_eq!(author["name"], SYSTEM_USER_FALLBACK_NAME, "{feed}");
+    assert_eq!(author["id"].as_i64().unwrap().to_string(), system_id);
 }
