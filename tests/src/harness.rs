@@ -195,6 +195,11 @@ impl TestHost {
         }
     }
 
+    /// The host process's id (for reading its memory), if this harness started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }

@@ -8,12 +8,14 @@
 //!   points the tests at that server instead (for example a real `spin up`).
 //! - [`api`]: the requests every suite makes alike (envelope checks, registering, multipart).
 //! - [`fixtures`]: the test videos (`tests/fixtures`) and a JPEG decoder for their covers.
+//! - [`soak`]: the long mixed-load run (`bench/soak`, and a short one in CI).
 
 pub mod api;
 pub mod client;
 pub mod fixtures;
 pub mod harness;
 pub mod servers;
+pub mod soak;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> std::path::PathBuf {
