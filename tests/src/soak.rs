@@ -172,6 +172,16 @@ impl Api {
         )
     }
 
+    /// GET `path?pairs` (values percent-encoded).
+    fn get_q(&self, path: &str, pairs: &[(&str, &str)]) -> Outcome {
+        self.get(&format!("{path}?{}", query(pairs)))
+    }
+
+    /// POST `path?pairs` with no body, as the client sends its actions.
+    fn post_q(&self, path: &str, pairs: &[(&str, &str)]) -> Outcome {
+        self.post(&format!("{path}?{}", query(pairs)))
+    }
+
     fn post_body(&self, path: &str, content_type: &str, body: &[u8]) -> Outcome {
         Self::check(
             path,
@@ -190,13 +200,13 @@ struct SoakUser {
 }
 
 fn register(api: &Api) -> Result<SoakUser, String> {
-    let v = api.post(&format!(
-        "/douyin/user/register/?{}",
-        query(&[
+    let v = api.post_q(
+        "/douyin/user/register/",
+        &[
             ("username", &unique_name("soak")),
-            ("password", "secret123")
-        ])
-    ))?;
+            ("password", "secret123"),
+        ],
+    )?;
     Ok(SoakUser {
         id: v["user_id"].as_i64().ok_or("no user_id")?,
         token: v["token"].as_str().ok_or("no token")?.to_string(),
@@ -319,10 +329,10 @@ impl ClientLoad {
             {
                 // Its id comes from the author's list; the video joins the pool once listed.
                 let list = self.timed(shared, "publish_list", |api| {
-                    api.get(&format!(
-                        "/douyin/publish/list/?{}",
-                        query(&[("user_id", &user.id.to_string()), ("token", &token)])
-                    ))
+                    api.get_q(
+                        "/douyin/publish/list/",
+                        &[("user_id", &user.id.to_string()), ("token", &token)],
+                    )
                 });
                 if let Some(id) = list.ok().and_then(|v| v["video_list"][0]["id"].as_i64()) {
                     self.videos.lock().unwrap().push(id);
@@ -335,7 +345,7 @@ impl ClientLoad {
                 let with_token = self.next(2) == 0;
                 let _ = self.timed(shared, "feed", |api| {
                     if with_token {
-                        api.get(&format!("/douyin/feed/?{}", query(&[("token", &token)])))
+                        api.get_q("/douyin/feed/", &[("token", &token)])
                     } else {
                         api.get("/douyin/feed/")
                     }
@@ -343,10 +353,10 @@ impl ClientLoad {
             }
             30..=39 => {
                 let _ = self.timed(shared, "user", |api| {
-                    api.get(&format!(
-                        "/douyin/user/?{}",
-                        query(&[("user_id", &user.id.to_string()), ("token", &token)])
-                    ))
+                    api.get_q(
+                        "/douyin/user/",
+                        &[("user_id", &user.id.to_string()), ("token", &token)],
+                    )
                 });
             }
             40..=54 => {
@@ -354,14 +364,14 @@ impl ClientLoad {
                 let action = if liked { "2" } else { "1" };
                 let ok = self
                     .timed(shared, "favorite_action", |api| {
-                        api.post(&format!(
-                            "/douyin/favorite/action/?{}",
-                            query(&[
+                        api.post_q(
+                            "/douyin/favorite/action/",
+                            &[
                                 ("token", &token),
                                 ("video_id", &video.to_string()),
-                                ("action_type", action)
-                            ])
-                        ))
+                                ("action_type", action),
+                            ],
+                        )
                     })
                     .is_ok();
                 if ok && liked {
@@ -377,28 +387,28 @@ impl ClientLoad {
                     Some(i) if self.next(2) == 0 => {
                         let (_, v, c) = self.comments.remove(i);
                         let _ = self.timed(shared, "comment_action", |api| {
-                            api.post(&format!(
-                                "/douyin/comment/action/?{}",
-                                query(&[
+                            api.post_q(
+                                "/douyin/comment/action/",
+                                &[
                                     ("token", &token),
                                     ("video_id", &v.to_string()),
                                     ("action_type", "2"),
-                                    ("comment_id", &c.to_string())
-                                ])
-                            ))
+                                    ("comment_id", &c.to_string()),
+                                ],
+                            )
                         });
                     }
                     _ => {
                         let added = self.timed(shared, "comment_action", |api| {
-                            api.post(&format!(
-                                "/douyin/comment/action/?{}",
-                                query(&[
+                            api.post_q(
+                                "/douyin/comment/action/",
+                                &[
                                     ("token", &token),
                                     ("video_id", &video.to_string()),
                                     ("action_type", "1"),
-                                    ("comment_text", "a soak comment")
-                                ])
-                            ))
+                                    ("comment_text", "a soak comment"),
+                                ],
+                            )
                         });
                         if let Some(id) = added.ok().and_then(|v| v["comment"]["id"].as_i64()) {
                             self.comments.push((u, video, id));
@@ -408,10 +418,10 @@ impl ClientLoad {
             }
             65..=72 => {
                 let _ = self.timed(shared, "comment_list", |api| {
-                    api.get(&format!(
-                        "/douyin/comment/list/?{}",
-                        query(&[("token", &token), ("video_id", &video.to_string())])
-                    ))
+                    api.get_q(
+                        "/douyin/comment/list/",
+                        &[("token", &token), ("video_id", &video.to_string())],
+                    )
                 });
             }
             73..=82 => {
@@ -420,14 +430,14 @@ impl ClientLoad {
                 let follows = self.following.contains(&(u, other));
                 let ok = self
                     .timed(shared, "relation_action", |api| {
-                        api.post(&format!(
-                            "/douyin/relation/action/?{}",
-                            query(&[
+                        api.post_q(
+                            "/douyin/relation/action/",
+                            &[
                                 ("token", &token),
                                 ("to_user_id", &other.to_string()),
-                                ("action_type", if follows { "2" } else { "1" })
-                            ])
-                        ))
+                                ("action_type", if follows { "2" } else { "1" }),
+                            ],
+                        )
                     })
                     .is_ok();
                 if ok && follows {
@@ -438,39 +448,39 @@ impl ClientLoad {
             }
             83..=89 => {
                 let _ = self.timed(shared, "friend_list", |api| {
-                    api.get(&format!(
-                        "/douyin/relation/friend/list/?{}",
-                        query(&[("user_id", &user.id.to_string()), ("token", &token)])
-                    ))
+                    api.get_q(
+                        "/douyin/relation/friend/list/",
+                        &[("user_id", &user.id.to_string()), ("token", &token)],
+                    )
                 });
             }
             90..=94 => {
                 let pick = self.next(self.others.len());
                 let other = self.others[pick].id;
                 let _ = self.timed(shared, "message_action", |api| {
-                    api.post(&format!(
-                        "/douyin/message/action/?{}",
-                        query(&[
+                    api.post_q(
+                        "/douyin/message/action/",
+                        &[
                             ("token", &token),
                             ("to_user_id", &other.to_string()),
                             ("action_type", "1"),
-                            ("content", "soak")
-                        ])
-                    ))
+                            ("content", "soak"),
+                        ],
+                    )
                 });
             }
             _ => {
                 let pick = self.next(self.others.len());
                 let other = self.others[pick].id;
                 let _ = self.timed(shared, "message_chat", |api| {
-                    api.get(&format!(
-                        "/douyin/message/chat/?{}",
-                        query(&[
+                    api.get_q(
+                        "/douyin/message/chat/",
+                        &[
                             ("token", &token),
                             ("to_user_id", &other.to_string()),
-                            ("pre_msg_time", "0")
-                        ])
-                    ))
+                            ("pre_msg_time", "0"),
+                        ],
+                    )
                 });
             }
         }
