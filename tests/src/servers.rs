@@ -23,6 +23,11 @@ fn require(binary: &str, package: &str) -> Result<()> {
 }
 
 fn stop(child: &mut Child) {
+    // A child already reaped (killed, or stopped before) must not be signalled again: its PID
+    // may belong to another process by now.
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
     // SIGTERM first so servers shut down cleanly; then make sure.
     unsafe_kill(child.id());
     if !wait_until(Duration::from_secs(5), || {
@@ -38,6 +43,15 @@ fn unsafe_kill(pid: u32) {
         .arg("-TERM")
         .arg(pid.to_string())
         .status();
+}
+
+/// SIGKILL (by PID, as a crash or an OOM kill would) and reap, so the port is free for a restart.
+fn hard_kill(child: &mut Child, port: u16) {
+    if !matches!(child.try_wait(), Ok(Some(_))) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    wait_until(Duration::from_secs(10), || !port_open(port));
 }
 
 fn port_open(port: u16) -> bool {
@@ -83,6 +97,11 @@ impl RedisServer {
     /// Stops the server (to test reconnection); `restart` brings it back on the same port.
     pub fn stop(&mut self) {
         stop(&mut self.child);
+    }
+
+    /// SIGKILL, as a crash would (no data is kept: the server runs without persistence).
+    pub fn kill(&mut self) {
+        hard_kill(&mut self.child, self.port);
     }
 
     pub fn restart(&mut self) -> Result<()> {
@@ -131,6 +150,8 @@ pub struct MariaDb {
     pub port: u16,
     child: Child,
     _dir: tempfile::TempDir,
+    data: PathBuf,
+    socket: PathBuf,
 }
 
 impl MariaDb {
@@ -161,25 +182,13 @@ impl MariaDb {
             );
         }
         let port = free_port();
-        let child = Command::new("mariadbd")
-            .args([
-                "--no-defaults",
-                "--user=root",
-                "--skip-log-bin",
-                "--bind-address=127.0.0.1",
-                "--skip-name-resolve",
-            ])
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start mariadbd")?;
+        let child = Self::spawn(&data, &socket, port)?;
         let mut db = Self {
             port,
             child,
             _dir: dir,
+            data,
+            socket: socket.clone(),
         };
         if !wait_until(Duration::from_secs(30), || {
             port_open(port) && socket.exists()
@@ -203,6 +212,39 @@ impl MariaDb {
             );
         }
         Ok(db)
+    }
+
+    fn spawn(data: &std::path::Path, socket: &std::path::Path, port: u16) -> Result<Child> {
+        Command::new("mariadbd")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-log-bin",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start mariadbd")
+    }
+
+    /// SIGKILL, as a crash would; `restart` brings the server back on the same data and port
+    /// (InnoDB recovers what was committed).
+    pub fn kill(&mut self) {
+        hard_kill(&mut self.child, self.port);
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        self.child = Self::spawn(&self.data, &self.socket, self.port)?;
+        let port = self.port;
+        if !wait_until(Duration::from_secs(60), || port_open(port)) {
+            bail!("mariadbd did not restart on port {port}");
+        }
+        Ok(())
     }
 
     pub fn url(&self) -> String {
@@ -293,22 +335,7 @@ impl S3sFs {
             "TIKSPINE2EACCESSKEY1".to_string(),
             "e2e/S3+Secret0123456789abcdefGHIJKLMNOP".to_string(),
         );
-        let child = Command::new(&bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--access-key",
-                &access_key,
-                "--secret-key",
-                &secret_key,
-            ])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let child = Self::spawn(&bin, port, &access_key, &secret_key, dir.path(), log)?;
         let mut s = Self {
             port,
             access_key,
@@ -325,6 +352,56 @@ impl S3sFs {
             );
         }
         Ok(s)
+    }
+
+    fn spawn(
+        bin: &std::path::Path,
+        port: u16,
+        access_key: &str,
+        secret_key: &str,
+        dir: &std::path::Path,
+        log: std::fs::File,
+    ) -> Result<Child> {
+        Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                access_key,
+                "--secret-key",
+                secret_key,
+            ])
+            .arg(dir.join("data"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))
+    }
+
+    /// SIGKILL, as a crash would; `restart` serves the same directory on the same port again.
+    pub fn kill(&mut self) {
+        hard_kill(&mut self.child, self.port);
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("s3s-fs.log"))?;
+        self.child = Self::spawn(
+            &Self::binary()?,
+            self.port,
+            &self.access_key,
+            &self.secret_key,
+            self.dir.path(),
+            log,
+        )?;
+        let port = self.port;
+        if !wait_until(Duration::from_secs(15), || port_open(port)) {
+            bail!("s3s-fs did not restart on port {port}");
+        }
+        Ok(())
     }
 
     /// The endpoint, `http://127.0.0.1:<port>`.
