@@ -1,4 +1,4 @@
-//! `bench/soak [--seconds N] [--clients N] [--warmup S] [--windows N]`: the soak of
+//! `bench/soak [--seconds N] [--clients N] [--warmup S] [--windows N]` (defaults: 600 s after 180 s): the soak of
 //! `tikspin_e2e::soak` against a fresh host, its report printed; exits non-zero on an error, a
 //! drifted counter, or resident memory that grew more than 10% after the warm-up.
 
