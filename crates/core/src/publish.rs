@@ -20,6 +20,7 @@ use crate::db::transaction;
 use crate::env::Env;
 use crate::migrate::with_schema;
 use crate::params::Params;
+use crate::ports::Sql;
 use crate::users;
 use crate::videos::{self, Created, MediaLinks, VideoList};
 
@@ -130,20 +131,31 @@ pub fn record(
             return Err(ApiError::invalid_token());
         }
         transaction(env.sql, |tx| {
-            videos::create_processing(
-                tx,
-                author_id,
-                &request.title,
-                &stored.play_key,
-                &stored.content_type,
-                stored.size_bytes,
-                env.now_ms,
-            )
-            .map_err(ApiError::from)
+            create_processing(tx, env, author_id, request, stored)
         })
     })?;
     cache::feed_changed(env.kv, env.now_ms);
     Ok(created)
+}
+
+/// The video row (processing) and its cover job, inside the caller's transaction.
+fn create_processing(
+    tx: &dyn Sql,
+    env: &Env<'_>,
+    author_id: i64,
+    request: &PublishRequest,
+    stored: &StoredVideo,
+) -> Result<Created, ApiError> {
+    videos::create_processing(
+        tx,
+        author_id,
+        &request.title,
+        &stored.play_key,
+        &stored.content_type,
+        stored.size_bytes,
+        env.now_ms,
+    )
+    .map_err(ApiError::from)
 }
 
 /// [`record`] for an author who must have exactly one video, the system user's welcome video:
@@ -167,17 +179,7 @@ pub fn record_first(
             if !videos::by_author(tx, author_id)?.is_empty() {
                 return Ok(None);
             }
-            videos::create_processing(
-                tx,
-                author_id,
-                &request.title,
-                &stored.play_key,
-                &stored.content_type,
-                stored.size_bytes,
-                env.now_ms,
-            )
-            .map(Some)
-            .map_err(ApiError::from)
+            create_processing(tx, env, author_id, request, stored).map(Some)
         })
     })?;
     if created.is_some() {
