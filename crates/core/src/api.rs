@@ -18,8 +18,10 @@
 //! | 1008 | [`TOO_MANY_ATTEMPTS`] | login throttled; the message says how long to wait |
 //! | 1009 | [`NO_SUCH_ROUTE`] | unknown path (sent with HTTP 404) |
 //! | 1010 | [`METHOD_NOT_ALLOWED`] | wrong method (sent with HTTP 405) |
+//! | 1011 | [`RATE_LIMITED`] | an abuse limit ([`crate::limits`]): too many of this action from this user or address; the message and the `Retry-After` header say how many seconds until one is allowed (HTTP 200 like every business error) |
 //! | 1500 | [`INTERNAL`] | anything unexpected; details go to the log, never to the client |
 //! | 1501 | [`SCHEMA_MISSING`] | the schema was missing and migrating it failed |
+//! | 1502 | [`MISCONFIGURED`] | a deployment variable has a value the component cannot use; the message names it (e.g. a limit that is not a number) |
 //! | 1503 | [`BUSY`] | the database stayed locked through every retry; retrying later helps |
 //! | 2001 | [`USERNAME_TAKEN`] | register: the username exists |
 //! | 2002 | [`WRONG_CREDENTIALS`] | login: unknown username or wrong password (one message for both) |
@@ -68,8 +70,10 @@ pub const UNSUPPORTED_MEDIA: i32 = 1007;
 pub const TOO_MANY_ATTEMPTS: i32 = 1008;
 pub const NO_SUCH_ROUTE: i32 = 1009;
 pub const METHOD_NOT_ALLOWED: i32 = 1010;
+pub const RATE_LIMITED: i32 = 1011;
 pub const INTERNAL: i32 = 1500;
 pub const SCHEMA_MISSING: i32 = 1501;
+pub const MISCONFIGURED: i32 = 1502;
 pub const BUSY: i32 = 1503;
 pub const USERNAME_TAKEN: i32 = 2001;
 pub const WRONG_CREDENTIALS: i32 = 2002;

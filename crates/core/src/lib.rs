@@ -23,6 +23,7 @@ pub mod feed;
 pub mod follows;
 pub mod jobs;
 pub mod json;
+pub mod limits;
 pub mod messages;
 pub mod migrate;
 pub mod model;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
-use crate::ports::{classify_sqlite_error, Dialect, Kv, Rows, Sql, SqlError, Value};
+use crate::ports::{classify_sqlite_error, Atomics, Cas, Dialect, Kv, Rows, Sql, SqlError, Value};
 
 /// One SQLite connection, like one `spin_sdk::sqlite::Connection`: its own handle, waiting up
 /// to 5 s on a locked database (Spin's setting), one statement per call.
@@ -135,6 +135,90 @@ impl Kv for MemKv {
     fn delete(&self, key: &str) -> Result<(), String> {
         self.map.lock().map_err(|e| e.to_string())?.remove(key);
         Ok(())
+    }
+}
+
+/// [`Atomics`] in memory, with faults to order: swaps that lose a race, swaps that report
+/// success but write nothing (Spin's Redis swap after an aborted `WATCH`), an outage.
+#[derive(Default)]
+pub struct MemAtomics {
+    kv: MemKv,
+    lose: std::sync::atomic::AtomicU32,
+    drop_writes: std::sync::atomic::AtomicU32,
+    down: std::sync::atomic::AtomicBool,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl MemAtomics {
+    pub fn lose_next_swaps(&self, n: u32) {
+        self.lose.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn drop_next_writes(&self, n: u32) {
+        self.drop_writes.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn fail(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn up(&self) -> Result<(), String> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err("store down".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Takes one from a fault counter, if any is left.
+fn spend(counter: &std::sync::atomic::AtomicU32) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    counter.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+struct MemCas<'a> {
+    store: &'a MemAtomics,
+    key: String,
+    seen: Option<Option<Vec<u8>>>,
+}
+
+impl Cas for MemCas<'_> {
+    fn current(&mut self) -> Result<Option<Vec<u8>>, String> {
+        self.store.up()?;
+        let v = self.store.kv.get(&self.key)?;
+        self.seen = Some(v.clone());
+        Ok(v)
+    }
+    fn swap(self: Box<Self>, value: &[u8]) -> Result<bool, String> {
+        self.store.up()?;
+        if spend(&self.store.lose) {
+            return Ok(false);
+        }
+        if spend(&self.store.drop_writes) {
+            return Ok(true);
+        }
+        let mut map = self.store.kv.map.lock().map_err(|e| e.to_string())?;
+        if self.seen.as_ref() != Some(&map.get(&self.key).cloned()) {
+            return Ok(false);
+        }
+        map.insert(self.key.clone(), value.to_vec());
+        Ok(true)
+    }
+}
+
+impl Atomics for MemAtomics {
+    fn cas(&self, key: &str) -> Result<Box<dyn Cas + '_>, String> {
+        self.up()?;
+        Ok(Box::new(MemCas {
+            store: self,
+            key: key.to_owned(),
+            seen: None,
+        }))
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.up()?;
+        self.kv.get(key)
+    }
+    fn unique(&self) -> u64 {
+        self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 }
 
