@@ -34,8 +34,8 @@ pub struct Env<'a> {
     pub config: &'a Config,
     /// The request's "now", epoch ms.
     pub now_ms: i64,
-    /// The client's address as the adapter sees it (`spin-client-addr`), for throttling; may be
-    /// empty when unknown.
+    /// The client's address, for throttling: the real client behind the `trusted_proxies`
+    /// (the adapter's `client_ip`), else the direct peer; may be empty when unknown.
     pub client_addr: &'a str,
 }
 

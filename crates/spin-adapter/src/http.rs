@@ -157,7 +157,12 @@ impl RequestHead {
         Self::new(req.method(), path, query, headers)
     }
 
-    fn new(method: Method, path: &str, query: &str, headers: Vec<(String, String)>) -> Self {
+    pub(crate) fn new(
+        method: Method,
+        path: &str,
+        query: &str,
+        headers: Vec<(String, String)>,
+    ) -> Self {
         RequestHead {
             method,
             path: normalize_path(path).to_string(),
@@ -238,7 +243,10 @@ impl Ports {
             settings,
             sql,
             kv,
-            client_addr: head.client_addr().to_string(),
+            // The real client behind trusted proxies: the login throttle counts against it.
+            client_addr: crate::client_ip::client_ip(head)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
         })
     }
 

@@ -9,6 +9,7 @@
 
 pub mod arena;
 pub mod blobs;
+pub mod client_ip;
 pub mod config;
 pub mod form;
 pub mod http;
