@@ -9,11 +9,13 @@
 //! - [`api`]: the requests every suite makes alike (envelope checks, registering, multipart).
 //! - [`fixtures`]: the test videos (`tests/fixtures`) and a JPEG decoder for their covers.
 //! - [`soak`]: the long mixed-load run (`bench/soak`, and a short one in CI).
+//! - [`seed`]: the large data set (`bench/seed`) and its counter check.
 
 pub mod api;
 pub mod client;
 pub mod fixtures;
 pub mod harness;
+pub mod seed;
 pub mod servers;
 pub mod soak;
 
