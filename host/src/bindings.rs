@@ -10,6 +10,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/sqlite.connection": crate::capabilities::sqlite::OpenConnection,
         "fermyon:spin/redis.connection": crate::capabilities::redis::OpenConnection,
         "fermyon:spin/mysql.connection": crate::capabilities::mysql::OpenConnection,
+        // A wasi:keyvalue bucket is a store like fermyon:spin's (Spin keeps both in one table).
+        "wasi:keyvalue/store.bucket": crate::capabilities::key_value::OpenStore,
+        "wasi:keyvalue/atomics.cas": crate::capabilities::wasi_keyvalue::Cas,
     },
 });
 

@@ -785,3 +785,85 @@ fn a_manifest_or_runtime_config_spin_rejects_names_file_component_and_key() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `wasi:keyvalue/atomics` on the store `default`: `n` increments from concurrent instances,
+/// each answered with the new value; every value from 1 to `n` comes back exactly once.
+fn concurrent_increments_are_exact(h: &TestHost, key: &str, n: usize) {
+    let mut seen: Vec<i64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| h.client.post_empty(&format!("/probe/wasi-kv/increment?key={key}"))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| {
+                let r = t.join().unwrap();
+                assert_eq!(r.status, 200, "{}", r.text());
+                r.text().parse().unwrap()
+            })
+            .collect()
+    });
+    seen.sort();
+    assert_eq!(seen, (1..=n as i64).collect::<Vec<_>>());
+    let r = h.client.post_empty(&format!("/probe/wasi-kv/increment?key={key}&delta=-10"));
+    assert_eq!(r.text(), (n as i64 - 10).to_string());
+}
+
+/// Compare-and-swap as Spin does it: a swap against an unchanged key lands; one whose key
+/// changed after `current` fails with a fresh CAS that already sees the new value. The
+/// `limited` component (no stores) is refused on the wasi interface too.
+fn compare_and_swap_as_spin(h: &TestHost) {
+    let c = &h.client;
+    assert_eq!(c.post_empty("/probe/wasi-kv/cas?key=c&value=one").text(), "swapped -");
+    assert_eq!(c.get("/probe/kv/get?key=c").text(), "one");
+    assert_eq!(c.post_empty("/probe/wasi-kv/cas?key=c&value=two").text(), "swapped one");
+    // A write lands between `current` and `swap`.
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| c.post_empty("/probe/wasi-kv/cas?key=c&value=late&sleep_ms=700"));
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(c.post_empty("/probe/kv/set?key=c&value=other").status, 200);
+        let r = slow.join().unwrap();
+        assert_eq!((r.status, r.text()), (409, "cas-failed two now other".to_string()));
+    });
+    assert_eq!(c.get("/probe/kv/get?key=c").text(), "other");
+    let r = c.post_empty("/limited/wasi-kv/increment?key=x");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("AccessDenied"), "{}", r.text());
+}
+
+#[test]
+fn wasi_keyvalue_atomics_on_the_sqlite_store() {
+    let h = host(HostConfig::default());
+    concurrent_increments_are_exact(&h, "counter", 48);
+    compare_and_swap_as_spin(&h);
+}
+
+/// On Redis: `INCRBY`, and `WATCH`/`MULTI`/`EXEC` on a connection of the CAS's own. Spin's
+/// swap reads a `WATCH`-aborted `EXEC` as success (redis-rs maps its nil reply to `()`), so
+/// the raced swap reports success and writes nothing: the host does the same.
+#[test]
+fn wasi_keyvalue_atomics_on_redis() {
+    let redis = RedisServer::start().expect("redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+    )
+    .unwrap();
+    let h = host(HostConfig {
+        runtime_config: Some(rc),
+        ..Default::default()
+    });
+    concurrent_increments_are_exact(&h, "counter", 48);
+    assert_eq!(redis.cli(&["GET", "counter"]).unwrap(), "38");
+    let c = &h.client;
+    assert_eq!(c.post_empty("/probe/wasi-kv/cas?key=c&value=one").text(), "swapped -");
+    assert_eq!(c.post_empty("/probe/wasi-kv/cas?key=c&value=two").text(), "swapped one");
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| c.post_empty("/probe/wasi-kv/cas?key=c&value=late&sleep_ms=700"));
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(c.post_empty("/probe/kv/set?key=c&value=other").status, 200);
+        assert_eq!(slow.join().unwrap().text(), "swapped two");
+    });
+    assert_eq!(redis.cli(&["GET", "c"]).unwrap(), "other", "the aborted EXEC wrote nothing");
+}

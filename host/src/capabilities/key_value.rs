@@ -37,7 +37,7 @@ pub struct SqliteKv {
 }
 
 /// An open store handle held by an instance.
-pub struct OpenStore(Arc<KvStore>);
+pub struct OpenStore(pub(crate) Arc<KvStore>);
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))";
 
@@ -153,6 +153,138 @@ impl KvStore {
         }
     }
 
+    /// `wasi:keyvalue/atomics.increment` as Spin's stores do it: SQLite reads the value as an
+    /// 8-byte little-endian i64 (absent is 0) and writes the sum back in one transaction under
+    /// the store's lock; Redis runs `INCRBY` (its value is the decimal text Redis keeps).
+    /// Spin's SQLite store panics on a value that is not 8 bytes; here that is an error.
+    pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        match self {
+            Self::Sqlite(kv) => {
+                let mut result = Ok(0);
+                kv.run_mut(|c, store| {
+                    let tx = c.transaction()?;
+                    let old: Option<Vec<u8>> = {
+                        use rusqlite::OptionalExtension;
+                        tx.prepare_cached(
+                            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                        )?
+                        .query_row((store, key), |r| r.get(0))
+                        .optional()?
+                    };
+                    let old = match old.map(<[u8; 8]>::try_from) {
+                        None => 0,
+                        Some(Ok(bytes)) => i64::from_le_bytes(bytes),
+                        Some(Err(v)) => {
+                            result = Err(Error::Other(format!(
+                                "increment: the value of {key:?} is {} bytes, not an 8-byte integer",
+                                v.len()
+                            )));
+                            return Ok(());
+                        }
+                    };
+                    let new = old.wrapping_add(delta);
+                    tx.prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute((store, key, new.to_le_bytes()))?;
+                    tx.commit()?;
+                    result = Ok(new);
+                    Ok(())
+                })?;
+                result
+            }
+            Self::Redis { client } => client
+                .query(redis::cmd("INCRBY").arg(key).arg(delta))
+                .await
+                .map_err(redis_error),
+        }
+    }
+
+    /// A compare-and-swap on `key` (Spin's `new_compare_and_swap`): Redis gets a connection of
+    /// its own, since `WATCH` belongs to the connection.
+    pub async fn new_cas(&self) -> Result<Option<redis::aio::MultiplexedConnection>, Error> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Redis { client } => client.dedicated().await.map(Some).map_err(redis_error),
+        }
+    }
+
+    /// The CAS's `current`: SQLite reads the value (remembered for the swap); Redis `WATCH`es
+    /// the key on the CAS's connection, then reads it.
+    pub async fn cas_current(
+        &self,
+        key: &str,
+        conn: Option<&mut redis::aio::MultiplexedConnection>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match (self, conn) {
+            (Self::Redis { .. }, Some(conn)) => {
+                redis::cmd("WATCH")
+                    .arg(key)
+                    .exec_async(conn)
+                    .await
+                    .map_err(redis_error)?;
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async(conn)
+                    .await
+                    .map_err(redis_error)
+            }
+            _ => self.get(key).await,
+        }
+    }
+
+    /// The CAS's `swap`, as Spin's stores do it. `Ok(false)`: the value changed since
+    /// `current` (SQLite: the `UPDATE … WHERE value = old` changed no row).
+    ///
+    /// Spin's own gaps, kept so the app is tested against what production does: when
+    /// `current` saw no value, SQLite inserts with `ON CONFLICT DO UPDATE` (a key created
+    /// meanwhile is overwritten, not a failure); Redis runs `MULTI SET EXEC` and reads the
+    /// reply as `()`, which a nil reply (a transaction `WATCH` aborted) also satisfies, so a
+    /// lost race reports success (redis-rs `Pipeline::complete_request`).
+    pub async fn cas_swap(
+        &self,
+        key: &str,
+        seen: Option<&[u8]>,
+        conn: Option<&mut redis::aio::MultiplexedConnection>,
+        value: &[u8],
+    ) -> Result<bool, Error> {
+        match (self, conn) {
+            (Self::Sqlite(kv), _) => kv.run_mut(|c, store| match seen {
+                Some(old) => c
+                    .prepare_cached(
+                        "UPDATE spin_key_value SET value = ?3 WHERE store = ?1 AND key = ?2 AND value = ?4",
+                    )?
+                    .execute((store, key, value, old))
+                    .map(|n| n == 1),
+                None => {
+                    let tx = c.transaction()?;
+                    let n = tx
+                        .prepare_cached(
+                            "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                        )?
+                        .execute((store, key, value))?;
+                    tx.commit()?;
+                    Ok(n == 1)
+                }
+            }),
+            (Self::Redis { .. }, Some(conn)) => {
+                let res: redis::RedisResult<()> = redis::pipe()
+                    .atomic()
+                    .set(key, value)
+                    .query_async(conn)
+                    .await;
+                redis::cmd("UNWATCH")
+                    .exec_async(conn)
+                    .await
+                    .map_err(redis_error)?;
+                res.map(|()| true).map_err(redis_error)
+            }
+            (Self::Redis { .. }, None) => Err(Error::Other("redis: no CAS connection".into())),
+        }
+    }
+
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
         match self {
             Self::Sqlite(kv) => kv.run(|c, store| {
@@ -184,6 +316,21 @@ impl SqliteKv {
         Ok(self.conn.get_or_init(|| Mutex::new(new)))
     }
 
+    /// [`Self::run`] with the connection mutable (for a transaction).
+    fn run_mut<R>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection, &str) -> rusqlite::Result<R>,
+    ) -> Result<R, Error> {
+        let go = || {
+            let mut conn = self.connection()?.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn, &self.label).map_err(|e| Error::Other(e.to_string()))
+        };
+        match self.profile {
+            Profile::Spin => block_in_place(go),
+            Profile::Fast => go(),
+        }
+    }
+
     /// One short statement under the store's lock: inline (fast), or in `block_in_place` as
     /// Spin runs each of its store operations.
     fn run<R>(
@@ -205,6 +352,21 @@ fn redis_error(e: redis::RedisError) -> Error {
     Error::Other(format!("redis: {e}"))
 }
 
+impl InstanceState {
+    /// A store the component was granted (Spin's `KeyValueDispatch::open`, shared by
+    /// `fermyon:spin/key-value` and `wasi:keyvalue/store`).
+    pub(crate) fn open_key_value(&self, label: &str) -> Result<Arc<KvStore>, Error> {
+        if !self.caps.key_value_stores.contains(label) {
+            return Err(Error::AccessDenied);
+        }
+        let Some(store) = self.services.key_value.get(label) else {
+            return Err(Error::NoSuchStore);
+        };
+        store.attach()?;
+        Ok(store.clone())
+    }
+}
+
 impl Host for InstanceState {}
 
 impl HostStore for InstanceState {
@@ -212,16 +374,10 @@ impl HostStore for InstanceState {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
-        if !self.caps.key_value_stores.contains(&label) {
-            return Ok(Err(Error::AccessDenied));
+        match self.open_key_value(&label) {
+            Ok(store) => Ok(Ok(self.table.push(OpenStore(store))?)),
+            Err(e) => Ok(Err(e)),
         }
-        let Some(store) = self.services.key_value.get(&label) else {
-            return Ok(Err(Error::NoSuchStore));
-        };
-        if let Err(e) = store.attach() {
-            return Ok(Err(e));
-        }
-        Ok(Ok(self.table.push(OpenStore(store.clone()))?))
     }
 
     async fn get(

@@ -12,6 +12,7 @@ pub mod mysql;
 pub mod redis;
 pub mod sqlite;
 pub mod variables;
+pub mod wasi_keyvalue;
 
 use std::collections::HashMap;
 use std::sync::Arc;

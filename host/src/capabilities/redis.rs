@@ -41,6 +41,11 @@ impl SharedConnection {
         Ok(c)
     }
 
+    /// A connection of its own (for `WATCH`, which belongs to a connection).
+    pub async fn dedicated(&self) -> redis::RedisResult<MultiplexedConnection> {
+        self.client.get_multiplexed_async_connection().await
+    }
+
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
         let mut conn = self.connection().await?;
         let result = cmd.query_async(&mut conn).await;

@@ -71,6 +71,44 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             },
             Err(e) => text(403, format!("open failed: {e:?}")),
         },
+        // wasi:keyvalue (Spin 3+): the same store as /kv/*, its atomics.
+        "/wasi-kv/increment" => {
+            use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+            let delta = query(&req, "delta").and_then(|d| d.parse().ok()).unwrap_or(1);
+            let bucket = match store::open("default") {
+                Ok(b) => b,
+                Err(e) => return Ok(text(403, format!("open failed: {e:?}"))),
+            };
+            match atomics::increment(&bucket, &query(&req, "key").unwrap_or_default(), delta) {
+                Ok(n) => text(200, n.to_string()),
+                Err(e) => text(500, format!("increment failed: {e:?}")),
+            }
+        }
+        // One compare-and-swap: `current`, then swap in `value` only if it still holds
+        // `expect` (`-` for absent). `sleep_ms` between the two lets a test race a write in.
+        "/wasi-kv/cas" => {
+            use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+            let bucket = store::open("default").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let key = query(&req, "key").unwrap_or_default();
+            let cas = atomics::Cas::new(&bucket, &key).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let current = cas.current().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let seen = current
+                .as_deref()
+                .map_or("-".to_string(), |v| String::from_utf8_lossy(v).into_owned());
+            if let Some(ms) = query(&req, "sleep_ms").and_then(|v| v.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+            let value = query(&req, "value").unwrap_or_default();
+            match atomics::swap(cas, value.as_bytes()) {
+                Ok(()) => text(200, format!("swapped {seen}")),
+                Err(atomics::CasError::CasFailed(fresh)) => {
+                    let now = fresh.current().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    let now = now.map_or("-".to_string(), |v| String::from_utf8_lossy(&v).into_owned());
+                    text(409, format!("cas-failed {seen} now {now}"))
+                }
+                Err(atomics::CasError::StoreError(e)) => text(500, format!("store error: {e:?}")),
+            }
+        }
         "/sqlite/commit" | "/sqlite/rollback" => {
             use spin_sdk::sqlite::{Connection, Value};
             let count = |c: &Connection| -> anyhow::Result<i64> {
