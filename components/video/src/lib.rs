@@ -42,7 +42,8 @@ async fn answer(req: IncomingRequest) -> JsonResponse {
         Ok(endpoint) => endpoint,
         Err(refused) => return refused,
     };
-    match endpoint {
+    // Negotiated here, where the head is: the feed can be large (gzip, encoding.rs).
+    let response = match endpoint {
         Endpoint::Publish => json(200, publish::publish(&head, req).await),
         Endpoint::Feed => {
             let body = read_body(&head, req).unwrap_or_default();
@@ -52,7 +53,8 @@ async fn answer(req: IncomingRequest) -> JsonResponse {
             let body = read_body(&head, req).unwrap_or_default();
             service.respond(&head, &body)
         }
-    }
+    };
+    response.negotiated(&head)
 }
 
 async fn feed_page(head: &RequestHead, params: &Params) -> Reply {

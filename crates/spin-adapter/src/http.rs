@@ -267,6 +267,17 @@ pub struct JsonResponse {
     pub reply: Reply,
     /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
     pub allow: Option<String>,
+    /// The request's `Accept-Encoding` takes gzip ([`JsonResponse::negotiated`]); a large
+    /// enough body then goes out compressed.
+    pub accepts_gzip: bool,
+}
+
+impl JsonResponse {
+    /// Takes the request's `Accept-Encoding` into account ([`crate::encoding`]).
+    pub fn negotiated(mut self, head: &RequestHead) -> Self {
+        self.accepts_gzip = crate::encoding::accepts_gzip(head.header("accept-encoding"));
+        self
+    }
 }
 
 pub fn json(status: u16, reply: Reply) -> JsonResponse {
@@ -274,6 +285,7 @@ pub fn json(status: u16, reply: Reply) -> JsonResponse {
         status,
         reply,
         allow: None,
+        accepts_gzip: false,
     }
 }
 
@@ -305,7 +317,7 @@ pub fn serve(req: IncomingRequest, out: ResponseOutparam, routes: &[Route]) {
         },
         Err(refused) => refused,
     };
-    send_json(out, response);
+    send_json(out, response.negotiated(&head));
 }
 
 /// The whole request body. A request with neither `content-length` nor `transfer-encoding`
@@ -340,17 +352,30 @@ const READ_CHUNK: u64 = 64 * 1024;
 
 /// Sends a JSON envelope as the response, with its length (no chunked framing).
 pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
-    let body = response.reply.body();
+    let plain = response.reply.body();
+    // A body this large is sent gzipped to a client that takes it, so its representation
+    // depends on Accept-Encoding (Vary, RFC 9110 §12.5.5) whichever way it goes out.
+    let varies = plain.len() >= crate::encoding::MIN_GZIP_BYTES;
+    let gzipped = (varies && response.accepts_gzip)
+        .then(|| crate::encoding::gzip(plain))
+        .flatten();
+    let body = gzipped.as_deref().unwrap_or(plain);
     let mut length = itoa::Buffer::new();
-    let allow = response.allow.as_deref().unwrap_or_default();
-    let headers = [
+    let mut headers = vec![
         ("content-type", Reply::CONTENT_TYPE.as_bytes()),
         ("content-length", length.format(body.len()).as_bytes()),
-        ("allow", allow.as_bytes()),
     ];
+    if gzipped.is_some() {
+        headers.push(("content-encoding", b"gzip"));
+    }
+    if varies {
+        headers.push(("vary", b"accept-encoding"));
+    }
     // `Allow` only on a 405.
-    let count = if allow.is_empty() { 2 } else { 3 };
-    send(out, response.status, &headers[..count], body);
+    if let Some(allow) = response.allow.as_deref() {
+        headers.push(("allow", allow.as_bytes()));
+    }
+    send(out, response.status, &headers, body);
 }
 
 /// Sends a whole response. A client that went away is not an error worth reporting: there is

@@ -11,6 +11,7 @@ pub mod arena;
 pub mod blobs;
 pub mod client_ip;
 pub mod config;
+pub mod encoding;
 pub mod form;
 pub mod http;
 pub mod jobs;
