@@ -257,6 +257,11 @@ impl Tab {
     /// The browser log since the last call, which must hold no error. chromedriver keeps it
     /// (`goog:loggingPrefs`); fantoccini has no call for it, so it is read over plain HTTP.
     async fn no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "{}: browser console errors: {errors:#?}", self.who);
+    }
+
+    async fn console_errors(&self) -> Vec<Value> {
         let session = self.b.session_id().await.unwrap().unwrap();
         let url = format!("{}/session/{session}/se/log", self.driver);
         let log: Value = tokio::task::spawn_blocking(move || {
@@ -270,9 +275,11 @@ impl Tab {
         })
         .await
         .unwrap();
-        let entries = log["value"].as_array().cloned().unwrap_or_default();
-        let errors: Vec<&Value> = entries.iter().filter(|e| e["level"] == "SEVERE").collect();
-        assert!(errors.is_empty(), "{}: browser console errors: {errors:#?}", self.who);
+        let entries = log["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("{}: chromedriver gave no browser log: {log}", self.who));
+        entries.into_iter().filter(|e| e["level"] == "SEVERE").collect()
     }
 
     async fn register(&self) -> i64 {
@@ -315,6 +322,10 @@ async fn scenario(base: &str, viewport: Viewport) {
 
     // B's first visit is the feed: measured with Chromium's performance APIs.
     b.goto("").await;
+    // The console check itself: an error logged by the page is seen (and then cleared).
+    b.js("console.error('tikspin console probe'); return 1").await;
+    let probe = b.console_errors().await;
+    assert!(probe.iter().any(|e| e["message"].as_str().unwrap_or_default().contains("tikspin console probe")), "{probe:?}");
     b.until("window.__tikspin && window.__tikspin.firstFrame", "the first frame").await;
     let first = b
         .js(r#"
