@@ -7,6 +7,14 @@
 #   bash bench/run.sh app      # the same, then the app targets (see `app_targets` below) on
 #                              # each profile, each as % of that profile's hello, side by side
 #                              # with real Spin 4.0.2's figures; then the start-up time
+#   bash bench/run.sh limits   # favorite-action and comment-list-50 with the abuse limits off
+#                              # and on (every request checked, none refused), each profile
+#   bash bench/run.sh gzip     # feed-anon-30 and friend-list-100 without and with
+#                              # Accept-Encoding: gzip: bytes on the wire and req/s, each profile
+#
+# The app and its seed run with `limits_enabled=false`: the seed registers 100 users and the
+# load comes from one address, which is what the limits stop. `limits` mode measures their cost
+# with every rate and burst set too high to refuse anything, so each request pays the check.
 #
 # Environment:
 #   BENCH_SECONDS=10   duration of each load run          BENCH_CONNS=64    connections
@@ -243,15 +251,77 @@ print_table() {
 # ---------------------------------------------------------------------------------------------
 app_run() {
     local seed="$WORK/app-seed" p
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
     seed_app "$SERVER_URL"
     stop_server "$SERVER_PID"
     for p in $PROFILES; do
         cp -a "$seed" "$WORK/app-$p"
         hello_run "$p"
-        start_host "app-$p" "$ROOT/spin.toml" "$WORK/app-$p" --variable jwt_secret=bench-secret --profile "$p"
+        start_host "app-$p" "$ROOT/spin.toml" "$WORK/app-$p" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
         PROFILE="$p"
         app_targets "$SERVER_URL"
+        stop_server "$SERVER_PID"
+    done
+}
+
+LIMITS_OFF="--variable limits_enabled=false"
+# Limits on, every bucket too large to run dry in a run: each request pays the full check
+# (variables, compare-and-swap, read-back) and none is refused.
+LIMITS_HUGE=""
+for a in register login publish favorite comment follow message read; do
+    LIMITS_HUGE+=" --variable limit_${a}_per_minute=1000000000 --variable limit_${a}_burst=1000000000"
+done
+
+# `bash bench/run.sh limits`: the cost of the abuse limits on a write (favorite-action) and a
+# read (comment-list-50), embedded store, off then on, each profile on its own seeded copy.
+limits_run() {
+    local seed="$WORK/app-seed" p mode
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
+    seed_app "$SERVER_URL"
+    stop_server "$SERVER_PID"
+    for p in $PROFILES; do
+        hello_run "$p"
+        for mode in off on; do
+            rm -rf "$WORK/limits-$p-$mode"
+            cp -a "$seed" "$WORK/limits-$p-$mode"
+            if [[ "$mode" == off ]]; then
+                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
+            else
+                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" --variable limits_enabled=true $LIMITS_HUGE
+            fi
+            PROFILE="$p"
+            check "$SERVER_URL/douyin/comment/list/?video_id=$VIDEO" &&
+                bench_url "comment-list-50-limits-$mode" "$SERVER_URL/douyin/comment/list/?video_id=$VIDEO"
+            bench_url "favorite-action-limits-$mode" "$SERVER_URL/" POST "$(favorite_script)"
+            stop_server "$SERVER_PID"
+        done
+    done
+}
+
+# `bash bench/run.sh gzip`: the feed (30 videos) and the friend list of 100, without and with
+# `Accept-Encoding: gzip` (encoding.rs): bytes on the wire (the response body as sent) and
+# req/s, each profile on its own seeded copy.
+gzip_run() {
+    local seed="$WORK/app-seed" p t name url
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret ${LIMITS_OFF-}
+    seed_app "$SERVER_URL"
+    stop_server "$SERVER_PID"
+    local gz="$WORK/gzip.lua"
+    printf 'wrk.headers["Accept-Encoding"] = "gzip"\n' >"$gz"
+    for p in $PROFILES; do
+        cp -a "$seed" "$WORK/gzip-$p"
+        hello_run "$p"
+        start_host "gzip-$p" "$ROOT/spin.toml" "$WORK/gzip-$p" --variable jwt_secret=bench-secret --profile "$p" ${LIMITS_OFF-}
+        PROFILE="$p"
+        for t in "feed-anon-30|$SERVER_URL/douyin/feed/" \
+            "friend-list-100|$SERVER_URL/douyin/relation/friend/list/?user_id=$FRIENDLY&token=$FRIENDLY_TOKEN"; do
+            name="${t%%|*}" url="${t#*|}"
+            check "$url" || continue
+            # curl without --compressed counts the bytes as sent.
+            log "$p/$name: $(curl -fsS -o /dev/null -w '%{size_download}' "$url") bytes plain, $(curl -fsS -o /dev/null -w '%{size_download}' -H 'Accept-Encoding: gzip' "$url") bytes gzip"
+            bench_url "$name" "$url"
+            bench_url "$name-gzip" "$url" GET "$gz"
+        done
         stop_server "$SERVER_PID"
     done
 }
@@ -412,7 +482,9 @@ bench_url native "$NATIVE_URL/"
 case "$MODE" in
     hello) for p in $PROFILES; do hello_run "$p"; done ;;
     app) app_run ;;
-    *) log "unknown mode $MODE (hello | app)"; exit 2 ;;
+    limits) limits_run ;;
+    gzip) gzip_run ;;
+    *) log "unknown mode $MODE (hello | app | limits | gzip)"; exit 2 ;;
 esac
 startup_run
 

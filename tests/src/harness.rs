@@ -142,6 +142,15 @@ impl TestHost {
             cmd.arg("--variable")
                 .arg(format!("jwt_secret={TEST_JWT_SECRET}"));
         }
+        // The abuse limits are off unless a suite sets `limits_enabled`: the suites register
+        // dozens of users a second from 127.0.0.1, exactly what the limits stop
+        // (tests/tests/limits.rs tests them).
+        if app_manifest
+            && !config.variables.iter().any(|(k, _)| k == "limits_enabled")
+            && !config.env.iter().any(|(k, _)| k == "SPIN_VARIABLE_LIMITS_ENABLED")
+        {
+            cmd.arg("--variable").arg("limits_enabled=false");
+        }
         cmd.args(&config.extra_args);
         for (k, v) in &config.env {
             cmd.env(k, v);

@@ -12,6 +12,7 @@ use tikspin_spin::http::{
     json, read_body, resolve, send_json, JsonResponse, Ports, RequestHead, Route, Service,
 };
 use tikspin_spin::jobs;
+use tikspin_spin::limits;
 
 /// How a route of this group is served.
 enum Endpoint {
@@ -44,10 +45,10 @@ async fn answer(req: IncomingRequest) -> JsonResponse {
     };
     // Negotiated here, where the head is: the feed can be large (gzip, encoding.rs).
     let response = match endpoint {
-        Endpoint::Publish => json(200, publish::publish(&head, req).await),
+        Endpoint::Publish => publish::publish(&head, req).await,
         Endpoint::Feed => {
             let body = read_body(&head, req).unwrap_or_default();
-            json(200, feed_page(&head, &head.params(&body)).await)
+            feed_page(&head, &head.params(&body)).await
         }
         Endpoint::Service(service) => {
             let body = read_body(&head, req).unwrap_or_default();
@@ -57,24 +58,30 @@ async fn answer(req: IncomingRequest) -> JsonResponse {
     response.negotiated(&head)
 }
 
-async fn feed_page(head: &RequestHead, params: &Params) -> Reply {
+async fn feed_page(head: &RequestHead, params: &Params) -> JsonResponse {
     let (ports, store) = match Ports::open(head).and_then(|p| Ok((p, open_store()?))) {
         Ok(opened) => opened,
-        Err(e) => return Reply::error::<feed::FeedPage>(e),
+        Err(e) => return json(200, Reply::error::<feed::FeedPage>(e)),
     };
+    if let Err(refused) = limits::check_request(head, &ports.env(), params) {
+        return refused.response::<feed::FeedPage>();
+    }
     welcome::seed_once(&ports.env()).await;
     // "Now" is taken after seeding, which may have waited for another request's seed.
     let env = ports.env();
     // The feed is what every client polls: it is where stranded cover jobs get noticed.
     jobs::redrive_stranded(&env, &store, &var("redis_address"), &var("jobs_channel")).await;
-    Reply::from_result(feed::feed(
-        &env,
-        params,
-        &Links {
-            urls: env.urls(),
-            store: &store,
-        },
-    ))
+    json(
+        200,
+        Reply::from_result(feed::feed(
+            &env,
+            params,
+            &Links {
+                urls: env.urls(),
+                store: &store,
+            },
+        )),
+    )
 }
 
 fn open_store() -> Result<BlobStore, ApiError> {

@@ -12,31 +12,52 @@ use tikspin_media::{MediaError, UploadInspector};
 use tikspin_spin::blobs::{new_key, BlobStore, Upload};
 use tikspin_spin::config::var;
 use tikspin_spin::form::{self, FormEvent, FormStream};
-use tikspin_spin::http::{Ports, RequestHead};
+use tikspin_core::limits::Action;
+use tikspin_spin::http::{json, JsonResponse, Ports, RequestHead};
+use tikspin_spin::limits;
 use tikspin_spin::jobs;
 
 /// Text fields (token, title) are small; anything bigger is not a form this API sends.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 
-pub async fn publish(head: &RequestHead, req: IncomingRequest) -> Reply {
+pub async fn publish(head: &RequestHead, req: IncomingRequest) -> JsonResponse {
     let ports = match Ports::open(head) {
         Ok(p) => p,
-        Err(e) => return Reply::error::<Empty>(e),
+        Err(e) => return json(200, Reply::error::<Empty>(e)),
     };
     let env = ports.env();
     let blobs = match BlobStore::open() {
         Ok(b) => b,
-        Err(e) => return Reply::error::<Empty>(publish::storage_failed(e)),
+        Err(e) => return json(200, Reply::error::<Empty>(publish::storage_failed(e))),
     };
     match run(&env, &blobs, head, req).await {
         Ok(created) => {
             let (redis, channel) = (var("redis_address"), var("jobs_channel"));
             jobs::dispatch(&env, &blobs, created.job_id, &redis, &channel).await;
             jobs::redrive_stranded(&env, &blobs, &redis, &channel).await;
-            Reply::ok(Empty::default())
+            json(200, Reply::ok(Empty::default()))
         }
-        Err(e) => Reply::error::<Empty>(e),
+        Err(Failed::Refused(refused)) => refused.response::<Empty>(),
+        Err(Failed::Api(e)) => json(200, Reply::error::<Empty>(e)),
     }
+}
+
+/// Why a publish failed: an error, or the publish limit.
+enum Failed {
+    Api(ApiError),
+    Refused(limits::Refused),
+}
+
+impl From<ApiError> for Failed {
+    fn from(e: ApiError) -> Self {
+        Failed::Api(e)
+    }
+}
+
+/// The publish limit, for the author once known: before the upload when the token came in
+/// the query or header, else after it (the form's fields come in the body).
+fn check_limit(env: &Env<'_>, head: &RequestHead, author: i64) -> Result<(), Failed> {
+    limits::check(Action::Publish, head, env, Some(author)).map_err(Failed::Refused)
 }
 
 fn max_upload_bytes() -> u64 {
@@ -56,7 +77,7 @@ async fn run(
     blobs: &BlobStore,
     head: &RequestHead,
     req: IncomingRequest,
-) -> Result<tikspin_core::videos::Created, ApiError> {
+) -> Result<tikspin_core::videos::Created, Failed> {
     let max = max_upload_bytes();
     let mut params = head.params(&[]);
     // Fail fast on what the head already tells: a bad token in the query, a declared size
@@ -65,12 +86,15 @@ async fn run(
         Some(_) => Some(authenticate(env, &params)?),
         None => None,
     };
+    if let Some(author) = author {
+        check_limit(env, head, author)?;
+    }
     if head
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > max + MAX_TEXT_FIELD as u64 * 4)
     {
-        return Err(publish::video_too_large(max));
+        return Err(publish::video_too_large(max).into());
     }
     let boundary = head
         .header("content-type")
@@ -137,14 +161,18 @@ async fn run(
 
     let Some((up, inspector)) = upload else {
         streamed?;
-        return Err(publish::video_missing());
+        return Err(publish::video_missing().into());
     };
-    let checked = streamed.and_then(|()| {
+    let checked = streamed.map_err(Failed::from).and_then(|()| {
         let info = inspector.finish().map_err(|e| media_error(e, max))?;
         let request = PublishRequest::parse(&params)?;
         let author = match author.take() {
             Some(a) => a,
-            None => authenticate(env, &params)?,
+            None => {
+                let a = authenticate(env, &params)?;
+                check_limit(env, head, a)?;
+                a
+            }
         };
         Ok((info, request, author))
     });
@@ -176,7 +204,7 @@ async fn run(
             eprintln!("could not remove {key} after a failed publish: {e}");
         }
     }
-    recorded
+    Ok(recorded?)
 }
 
 fn media_error(e: MediaError, max: u64) -> ApiError {

@@ -88,11 +88,25 @@ impl Service {
     /// Runs the service on a request whose head and (small) body were read already.
     pub fn respond(&self, head: &RequestHead, body: &[u8]) -> JsonResponse {
         let params = head.params(body);
+        let mut retry_after = None;
         let reply = match Ports::open(head) {
-            Ok(ports) => (self.run)(Ok(&ports.env()), &params),
+            Ok(ports) => {
+                let env = ports.env();
+                // The abuse limits first: a refused request costs no SQL.
+                match crate::limits::check_request(head, &env, &params) {
+                    Ok(()) => (self.run)(Ok(&env), &params),
+                    Err(refused) => {
+                        retry_after = refused.retry_after;
+                        (self.run)(Err(refused.error), &params)
+                    }
+                }
+            }
             Err(e) => (self.run)(Err(e), &params),
         };
-        json(200, reply)
+        JsonResponse {
+            retry_after,
+            ..json(200, reply)
+        }
     }
 }
 
@@ -267,6 +281,8 @@ pub struct JsonResponse {
     pub reply: Reply,
     /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
     pub allow: Option<String>,
+    /// The `Retry-After` header (seconds) of an abuse-limit refusal.
+    pub retry_after: Option<u64>,
     /// The request's `Accept-Encoding` takes gzip ([`JsonResponse::negotiated`]); a large
     /// enough body then goes out compressed.
     pub accepts_gzip: bool,
@@ -285,6 +301,7 @@ pub fn json(status: u16, reply: Reply) -> JsonResponse {
         status,
         reply,
         allow: None,
+        retry_after: None,
         accepts_gzip: false,
     }
 }
@@ -361,6 +378,7 @@ pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
         .flatten();
     let body = gzipped.as_deref().unwrap_or(plain);
     let mut length = itoa::Buffer::new();
+    let mut retry = itoa::Buffer::new();
     let mut headers = vec![
         ("content-type", Reply::CONTENT_TYPE.as_bytes()),
         ("content-length", length.format(body.len()).as_bytes()),
@@ -371,9 +389,12 @@ pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
     if varies {
         headers.push(("vary", b"accept-encoding"));
     }
-    // `Allow` only on a 405.
+    // `Allow` only on a 405, `Retry-After` only on a limit's refusal.
     if let Some(allow) = response.allow.as_deref() {
         headers.push(("allow", allow.as_bytes()));
+    }
+    if let Some(secs) = response.retry_after {
+        headers.push(("retry-after", retry.format(secs).as_bytes()));
     }
     send(out, response.status, &headers, body);
 }

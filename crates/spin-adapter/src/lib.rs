@@ -16,4 +16,5 @@ pub mod form;
 pub mod http;
 pub mod jobs;
 pub mod kv;
+pub mod limits;
 pub mod sql;
