@@ -154,7 +154,7 @@ async fn open(driver: &Driver, base: &str, viewport: Viewport, who: &'static str
     let profile = tempfile::tempdir().unwrap();
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     // As root here: no sandbox; and nothing that reaches for the (closed) network.
-    let mut args = vec![
+    let args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -175,7 +175,12 @@ async fn open(driver: &Driver, base: &str, viewport: Viewport, who: &'static str
                 "userAgent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0 Mobile Safari/537.36"
             });
         }
-        Viewport::Desktop => args.push("--window-size=1280,800".into()),
+        // A window of 1280×800 leaves headless Chromium a smaller viewport; emulate the viewport.
+        Viewport::Desktop => {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": 1280, "height": 800, "pixelRatio": 1.0, "mobile": false, "touch": false }
+            });
+        }
     }
     options["args"] = json!(args);
     let caps = json!({
