@@ -393,7 +393,10 @@ pub fn seed(sql: &dyn Sql, opts: &Options, log: &mut dyn FnMut(&str)) -> Result<
     let start = Instant::now();
     let favorite_base = max_id(sql, "favorites")?;
     let mut bulk = Bulk::new(sql, "favorites", &["id", "user_id", "video_id", "created_at"]);
-    let mut id = favorite_base;
+    // Generated per video, written in (user, video) order: both favorites indexes lead with
+    // user_id, so sorted rows append to them instead of landing on random pages (at 10M rows
+    // that is most of the seed's time).
+    let mut likes: Vec<(u32, u32, i64)> = Vec::with_capacity(s.likes as usize);
     for (rank, count) in zipf_counts(n_videos, s.likes, 1.0, s.users)
         .into_iter()
         .enumerate()
@@ -403,11 +406,15 @@ pub fn seed(sql: &dyn Sql, opts: &Options, log: &mut dyn FnMut(&str)) -> Result<
         total_favorited[video_author[v] as usize] += count as i64;
         for u in distinct(&mut rng, s.users, count).collect::<Vec<_>>() {
             favorite_count[u as usize] += 1;
-            id += 1;
-            let at = rng.random_range(video_time[v]..now);
-            bulk.row([id.into(), uid(u as u32).into(), vid(v as u32).into(), at.into()])?;
+            likes.push((u as u32, v as u32, rng.random_range(video_time[v]..now)));
         }
     }
+    likes.sort_unstable();
+    for (k, &(u, v, at)) in likes.iter().enumerate() {
+        let id = favorite_base + 1 + k as i64;
+        bulk.row([id.into(), uid(u).into(), vid(v).into(), at.into()])?;
+    }
+    drop(likes);
     let rows = bulk.finish()?;
     timed(&mut summary, "favorites", rows, start);
 
@@ -418,18 +425,24 @@ pub fn seed(sql: &dyn Sql, opts: &Options, log: &mut dyn FnMut(&str)) -> Result<
         "comments",
         &["id", "video_id", "user_id", "content", "created_at"],
     );
-    let mut id = comment_base;
+    // Written video by video, oldest first: the one index (video_id, created_at, id) is then
+    // appended to in order.
     for (rank, count) in zipf_counts(n_videos, s.comments, 1.0, u64::MAX)
         .into_iter()
         .enumerate()
     {
-        let v = popular_videos[rank] as usize;
-        video_comments[v] = count as i64;
-        for _ in 0..count {
+        video_comments[popular_videos[rank] as usize] = count as i64;
+    }
+    let mut id = comment_base;
+    let mut times = Vec::new();
+    for v in 0..n_videos {
+        times.clear();
+        times.extend((0..video_comments[v]).map(|_| rng.random_range(video_time[v]..now)));
+        times.sort_unstable();
+        for &at in &times {
             id += 1;
             let u = rng.random_range(0..n_users as u32);
             let text = COMMENTS[rng.random_range(0..COMMENTS.len())];
-            let at = rng.random_range(video_time[v]..now);
             bulk.row([
                 id.into(),
                 vid(v as u32).into(),
