@@ -1037,13 +1037,23 @@ fn every_endpoint_answers_a_wrong_method_405_with_allow() {
         "/media/nope/7.png",
         "/media/avatar/7/8.png",
         "/nope",
-        "/",
     ] {
         for method in METHODS {
             let what = format!("{method} {path}");
             let r = c.request(method, path);
             refused(&r, method, 404, NO_SUCH_ROUTE, &what);
             assert_eq!(r.header("allow"), None, "{what}");
+        }
+    }
+    // `/` is the web client's page (components/web): read-only, so every other method is a 405.
+    for method in METHODS {
+        let what = format!("{method} /");
+        let r = c.request(method, "/");
+        if matches!(method, "GET" | "HEAD") {
+            assert_eq!(r.status, 200, "{what}");
+        } else {
+            refused(&r, method, 405, METHOD_NOT_ALLOWED, &what);
+            assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{what}");
         }
     }
 }
