@@ -25,9 +25,9 @@
 //! store holds one key per subject that ever acted, never one per window.
 //!
 //! **Exactness.** The TAT is updated with `wasi:keyvalue/atomics` compare-and-swap, retried on
-//! conflict, and each write carries a random tag that is read back after the swap: Spin's Redis
-//! swap reports success for a transaction its `WATCH` aborted, so the read-back is what proves
-//! the write landed. What remains inexact (see `docs/api-decisions.md`):
+//! conflict, and each write adds a random tag to the value (the last 8 writers' tags are kept),
+//! looked for after the swap: Spin's Redis swap reports success for a transaction its `WATCH`
+//! aborted, so the read-back is what proves the write landed. What remains inexact (see `docs/api-decisions.md`):
 //! - the very first write of a bucket on Spin's SQLite store overwrites a key created in the
 //!   same instant (Spin inserts with `ON CONFLICT DO UPDATE`), so N simultaneous first requests
 //!   of one subject can overshoot by at most N − 1, once;
@@ -265,21 +265,24 @@ fn take(store: &dyn Atomics, key: &str, rule: Rule, now_us: i64) -> Result<(), i
         let step = (|| -> Result<Step, String> {
             let mut cas = store.cas(key)?;
             let seen = cas.current()?;
-            let tat = seen.as_deref().and_then(decode).unwrap_or(i64::MIN).max(now_us);
+            let (tat, tags) = seen.as_deref().and_then(decode).unwrap_or((i64::MIN, Vec::new()));
+            let tat = tat.max(now_us);
             let next = tat.saturating_add(t);
             if next - now_us > tolerance {
                 return Ok(Step::Refused(next - tolerance - now_us));
             }
-            let value = encode(next, store.unique());
-            if !cas.swap(&value)? {
+            let tag = store.unique();
+            if !cas.swap(&encode(next, tag, &tags))? {
                 return Ok(Step::Lost);
             }
-            // The read-back: Spin's Redis swap cannot report a lost race.
-            Ok(if store.get(key)?.as_deref() == Some(&value[..]) {
-                Step::Admitted
-            } else {
-                Step::Lost
-            })
+            // The read-back: Spin's Redis swap cannot report a lost race. Our tag is in the
+            // value if our write landed, also after later writers (each keeps the last tags).
+            let landed = store
+                .get(key)?
+                .as_deref()
+                .and_then(decode)
+                .is_some_and(|(_, tags)| tags.contains(&tag));
+            Ok(if landed { Step::Admitted } else { Step::Lost })
         })();
         match step {
             Ok(Step::Admitted) => return Ok(()),
@@ -301,19 +304,30 @@ enum Step {
     Lost,
 }
 
-/// The stored value: the TAT (µs, little-endian) and a random tag that makes every write
-/// distinct, so the read-back can tell ours from a racer's.
-fn encode(tat_us: i64, tag: u64) -> [u8; 16] {
-    let mut v = [0; 16];
-    v[..8].copy_from_slice(&tat_us.to_le_bytes());
-    v[8..].copy_from_slice(&tag.to_le_bytes());
+/// Writers remembered in a value: a read-back finds its own tag after this many later writes.
+const TAGS: usize = 8;
+
+/// The stored value: the TAT (µs, little-endian), then the random tags of the last [`TAGS`]
+/// writes, newest first, so the read-back can tell whether ours landed.
+fn encode(tat_us: i64, tag: u64, previous: &[u64]) -> Vec<u8> {
+    let mut v = tat_us.to_le_bytes().to_vec();
+    for t in std::iter::once(&tag).chain(previous).take(TAGS) {
+        v.extend_from_slice(&t.to_le_bytes());
+    }
     v
 }
 
-/// A value this module did not write (wrong length) counts as an empty bucket, and is
-/// overwritten by the next admitted request.
-fn decode(v: &[u8]) -> Option<i64> {
-    Some(i64::from_le_bytes(v.get(..8)?.try_into().ok()?)).filter(|_| v.len() == 16)
+/// A value this module did not write (a length that is not 8 + 8·k, 1 ≤ k ≤ [`TAGS`]) counts
+/// as an empty bucket, and is overwritten by the next admitted request.
+fn decode(v: &[u8]) -> Option<(i64, Vec<u64>)> {
+    let k = v.len().checked_sub(8)? / 8;
+    if v.len() != 8 + 8 * k || !(1..=TAGS).contains(&k) {
+        return None;
+    }
+    let word = |i: usize| <[u8; 8]>::try_from(&v[8 * i..8 * i + 8]).ok();
+    let tat = i64::from_le_bytes(word(0)?);
+    let tags = (1..=k).map(|i| word(i).map(u64::from_le_bytes)).collect::<Option<_>>()?;
+    Some((tat, tags))
 }
 
 #[cfg(test)]
