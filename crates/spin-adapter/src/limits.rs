@@ -44,12 +44,16 @@ pub fn client_key(head: &RequestHead) -> String {
 }
 
 /// Checks the request's limits, the user taken from its token when valid (a request without
-/// one counts against its address only; the service refuses it anyway if it needs one).
+/// one counts against its address only; the service refuses it anyway if it needs one). With the
+/// limits off this costs one variable read: the token is verified only when they are on.
 pub fn check_request(head: &RequestHead, env: &Env<'_>, params: &Params) -> Result<(), Refused> {
     let Some(action) = Action::of_path(&head.path) else {
         return Ok(());
     };
-    check(action, head, env, tikspin_core::auth::viewer(env, params))
+    let Some(limits) = load(action)? else {
+        return Ok(());
+    };
+    admit(&limits, head, env, tikspin_core::auth::viewer(env, params))
 }
 
 /// Checks `action`'s limits for `user` (if any) and the request's address.
@@ -59,17 +63,30 @@ pub fn check(
     env: &Env<'_>,
     user: Option<i64>,
 ) -> Result<(), Refused> {
-    let limits = Limits::load(action, var).map_err(|error| Refused {
+    match load(action)? {
+        Some(limits) => admit(&limits, head, env, user),
+        None => Ok(()),
+    }
+}
+
+/// `action`'s limits from the variables; `None` when they are switched off.
+fn load(action: Action) -> Result<Option<Limits>, Refused> {
+    Limits::load(action, var).map_err(|error| Refused {
         error,
         retry_after: None,
-    })?;
-    let Some(limits) = limits else {
-        return Ok(());
-    };
+    })
+}
+
+fn admit(
+    limits: &Limits,
+    head: &RequestHead,
+    env: &Env<'_>,
+    user: Option<i64>,
+) -> Result<(), Refused> {
     let store = SpinAtomics::default();
     limits::admit(
         &store,
-        &limits,
+        limits,
         user,
         &client_key(head),
         env.now_ms.saturating_mul(1000),
