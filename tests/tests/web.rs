@@ -92,6 +92,14 @@ fn the_page_is_revalidated_its_assets_immutable_and_gzipped_with_a_csp() {
 
 // ---- the browser --------------------------------------------------------------------------
 
+/// One browser test at a time (their hosts start in parallel): on a small machine, Chromiums
+/// running side by side slow each other enough to blur what the tests time (playback, a
+/// throttled upload in flight).
+fn one_browser_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BROWSER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// chromedriver, started on a free port and killed by PID when dropped.
 struct Driver {
     child: Child,
@@ -320,6 +328,55 @@ impl Tab {
         self.no_console_errors().await;
         let _ = self.b.close().await;
     }
+
+    /// A Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let session = self.b.session_id().await.unwrap().unwrap();
+        let driver = tikspin_e2e::client::Client::new(&self.driver);
+        let path = format!("/session/{session}/goog/cdp/execute");
+        let body = json!({ "cmd": cmd, "params": params }).to_string();
+        let r = tokio::task::spawn_blocking(move || driver.post(&path, "application/json", body.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}: CDP {cmd}: {}", self.who, r.text());
+        r.json()["value"].clone()
+    }
+
+    /// Chromium's network emulation: offline, or uploads throttled to `upload` bytes a second
+    /// (`None`: not throttled).
+    async fn network(&self, offline: bool, upload: Option<u64>) {
+        let upload = upload.map_or(json!(-1), |b| json!(b));
+        self.cdp("Network.enable", json!({})).await;
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": upload }),
+        )
+        .await;
+    }
+
+    /// The browser log since the last call, where every error must be one of `expected` (the
+    /// failed loads a step causes on purpose).
+    async fn expected_console_errors(&self, expected: &[&str]) {
+        let errors = self.console_errors().await;
+        let unexpected: Vec<&Value> = errors
+            .iter()
+            .filter(|e| {
+                let m = e["message"].as_str().unwrap_or_default();
+                !expected.iter().any(|x| m.contains(x))
+            })
+            .collect();
+        assert!(unexpected.is_empty(), "{}: browser console errors: {unexpected:#?}", self.who);
+    }
+
+    /// Fills the publish form (already on screen) with `file` and `title` and submits it.
+    async fn submit_publish(&self, file: &std::path::Path, title: &str) {
+        self.js("for (const s of ['input[name=title]', 'input[name=data]']) document.querySelector(s).value = ''; \
+                 document.querySelector('.page .error').textContent = ''; return 1")
+            .await;
+        self.type_in("input[name=data]", file.to_str().unwrap()).await;
+        self.type_in("input[name=title]", title).await;
+        self.click("form button[type=submit]").await;
+    }
 }
 
 /// Text of the elements matching `css`, as a JS expression.
@@ -519,7 +576,283 @@ fn the_whole_product_in_headless_chromium_at_phone_and_desktop_sizes() {
         .enable_all()
         .build()
         .unwrap();
+    let _one = one_browser_at_a_time();
     for viewport in [Viewport::Phone, Viewport::Desktop] {
         runtime.block_on(scenario(&base, viewport));
     }
+}
+
+// ---- bad input ----------------------------------------------------------------------------
+
+/// The host's state files, read directly: what the API might not show (a half-stored upload).
+struct Stored(PathBuf);
+
+impl Stored {
+    fn count(&self, file: &str, sql: &str) -> i64 {
+        let path = self.0.join(file);
+        if !path.exists() {
+            return 0; // not created yet: nothing in it
+        }
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql} on {file}: {e}"))
+    }
+
+    /// (video rows, job rows, blob keys: stored chunks and meta records).
+    fn counts(&self) -> (i64, i64, i64) {
+        (
+            self.count("sqlite_db.db", "SELECT COUNT(*) FROM videos"),
+            self.count("sqlite_db.db", "SELECT COUNT(*) FROM jobs"),
+            self.count(
+                "sqlite_key_value.db",
+                "SELECT COUNT(*) FROM spin_key_value WHERE key LIKE 'blob:%'",
+            ),
+        )
+    }
+}
+
+/// `user`'s works through the public API: (id, title) of each.
+fn works(host: &TestHost, user: i64) -> Vec<(i64, String)> {
+    let v = host.client.get(&format!("/douyin/publish/list/?user_id={user}")).json();
+    assert_eq!(v["status_code"], 0, "{v}");
+    v["video_list"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|v| (v["id"].as_i64().unwrap(), v["title"].as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Nothing of a refused or broken upload: no work listed, nothing in the feed, and no video
+/// row, job or stored chunk left behind (polled a while: the host may notice a dropped
+/// connection after the browser does).
+fn nothing_published(host: &TestHost, user: i64, what: &str) {
+    assert_eq!(works(host, user), vec![], "{what}: listed in the works");
+    let feed = host.client.get("/douyin/feed/").json();
+    assert_eq!(feed["video_list"].as_array().map_or(0, |l| l.len()), 0, "{what}: in the feed: {feed}");
+    let stored = Stored(host.state_path().to_path_buf());
+    let clean = wait_until(Duration::from_secs(15), || stored.counts() == (0, 0, 0));
+    assert!(clean, "{what}: left (videos, jobs, blobs) = {:?}", stored.counts());
+}
+
+/// A host whose uploads stop at 1 MB, with no welcome video (so "nothing published" is an empty
+/// feed).
+fn small_upload_host() -> TestHost {
+    TestHost::start(tikspin_e2e::harness::HostConfig {
+        variables: vec![
+            ("max_upload_mb".into(), "1".into()),
+            ("seed_welcome_video".into(), "false".into()),
+        ],
+        ..Default::default()
+    })
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Uploads `file` (over the host's 1 MB) through the publish screen: the page must show the
+/// API's message, which names the limit, and nothing may be published. Then a good upload
+/// through the same form publishes (so the checks can fail).
+fn too_large_upload(file: &std::path::Path, what: &'static str, shot: &str) {
+    let host = small_upload_host();
+    let base = host.client.base.clone();
+    let portrait = fixtures_dir().join("portrait-3s.mp4");
+    let runtime = current_thread();
+    let _one = one_browser_at_a_time();
+    runtime.block_on(async {
+        let driver = Driver::start();
+        let a = open(&driver, &base, Viewport::Desktop, "too-large").await;
+        let a_id = a.register().await;
+        a.goto("#/publish").await;
+        a.submit_publish(file, "too big").await;
+        let msg = a.until("document.querySelector('.page .error').textContent", what).await;
+        let msg = msg.as_str().unwrap().to_string();
+        println!("web bad input [{what}]: the page says {msg:?}");
+        a.shot(shot).await;
+        assert!(msg.contains("too large") && msg.contains("1 MB"), "{what}: the page says {msg:?}, not the API's message naming the limit");
+        assert!(!a.js("return document.querySelector('.status').textContent").await.as_str().unwrap().contains("Published"));
+        a.no_console_errors().await;
+        nothing_published(&host, a_id, what);
+
+        a.submit_publish(&portrait, "a good one").await;
+        a.until(&format!("location.hash === '#/u/{a_id}' && document.querySelector('.grid .tile')"), "the works after a good upload").await;
+        let listed = works(&host, a_id);
+        assert_eq!(listed.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), vec!["a good one"]);
+        assert_eq!(Stored(host.state_path().to_path_buf()).counts().0, 1, "one video row");
+        a.close().await;
+    });
+}
+
+/// Issue 17's bad input: a file over `max_upload_mb` whose request is under the size the
+/// request head is refused at (1.2 MB of `large-20s.mp4`), found while the upload streams.
+#[test]
+fn an_upload_found_over_max_upload_mb_while_streaming_shows_the_limit_and_publishes_nothing() {
+    let files = tempfile::tempdir().unwrap();
+    let over = files.path().join("over-the-limit.mp4");
+    let large = std::fs::read(fixtures_dir().join("large-20s.mp4")).unwrap();
+    std::fs::write(&over, &large[..1_200_000]).unwrap();
+    too_large_upload(&over, "over the limit while streaming", "publish-too-large-streamed");
+}
+
+/// Issue 17's bad input: a file far over `max_upload_mb` (the 7.8 MB `large-20s.mp4` against
+/// 1 MB), which the video component refuses by the request's Content-Length before reading the
+/// body.
+///
+/// Ignored while it fails: the component answers 3005 "the video is too large: the limit is
+/// 1 MB" before reading the body, the host then closes the connection with most of the body
+/// unread, and Chromium reports the upload as a network failure (the XHR's `error`), so the page
+/// says "Network error, please retry." and the user never learns the limit. Nothing is
+/// published. The fix is on the server side (read and discard the rest of a refused body up to
+/// a bound before closing, or answer only after the body), not in the page: the page has no
+/// way to learn the limit. `--ignored` runs it.
+#[test]
+#[ignore = "the host closes on an upload refused by its declared size; Chromium sees a network error (see the doc comment)"]
+fn an_upload_declared_over_max_upload_mb_shows_the_limit_and_publishes_nothing() {
+    let large = fixtures_dir().join("large-20s.mp4");
+    too_large_upload(&large, "declared size over the limit", "publish-too-large-declared");
+}
+
+/// Issue 17's bad input: the network drops while an upload is in flight (Chromium's DevTools
+/// network emulation: uploads throttled to 50 kB/s, then offline). The page shows the network
+/// error, and nothing is published, by the API or in the host's state; once online again the
+/// same form publishes (so the checks can fail).
+///
+/// Ignored: it does not test a drop yet. In Chromium 148 the emulated offline state fails new
+/// requests but not the throttled upload already in flight: the screen was redrawn with
+/// "Network error, please retry." (a request of the redraw failed), then the upload finished,
+/// "cut off" was published and the page went on to the works. A real drop needs the connection
+/// itself cut, e.g. the browser pointed at a loopback proxy the test closes mid-upload.
+#[test]
+#[ignore = "Chromium's emulated offline does not fail an upload in flight; needs a proxy the test can cut (see the doc comment)"]
+fn a_network_drop_mid_upload_shows_a_message_and_publishes_nothing() {
+    let host = small_upload_host();
+    let base = host.client.base.clone();
+    let portrait = fixtures_dir().join("portrait-3s.mp4");
+    let runtime = current_thread();
+    let _one = one_browser_at_a_time();
+    runtime.block_on(async {
+        let driver = Driver::start();
+        let a = open(&driver, &base, Viewport::Desktop, "network-drop").await;
+        let a_id = a.register().await;
+        a.goto("#/publish").await;
+
+        a.network(false, Some(50_000)).await;
+        a.submit_publish(&portrait, "cut off").await;
+        let at = a
+            .until("(() => { const p = document.querySelector('progress'); return !p.hidden && p.value > 0 && p.value < 70 && p.value; })()", "the upload in flight")
+            .await;
+        a.network(true, Some(50_000)).await;
+        // The message (in the form, or on the whole screen: the screen may be redrawn while
+        // offline) and the offline banner.
+        a.until("document.querySelector('#view').innerText.includes('Network error, please retry.') && !document.querySelector('#offline').hidden", "the network error").await;
+        let page = a.js("return document.body.innerText").await;
+        println!("web bad input [network drop at {at}%]: the page says {page}");
+        assert!(!page.as_str().unwrap().contains("Published"), "{page}");
+        a.shot("publish-network-drop").await;
+        a.network(false, None).await;
+        // Online again (the page's offline probe settles): only the requests the drop failed
+        // are in the log.
+        a.until("document.querySelector('input[name=title]') && document.querySelector('#offline').hidden", "the publish form online").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        a.expected_console_errors(&["ERR_INTERNET_DISCONNECTED"]).await;
+        nothing_published(&host, a_id, "the upload cut off");
+        assert_eq!(a.js("return location.hash").await, json!("#/publish"), "the page stays");
+
+        // The same form publishes now (so the checks above could fail).
+        a.submit_publish(&portrait, "after the drop").await;
+        a.until(&format!("location.hash === '#/u/{a_id}' && document.querySelector('.grid .tile')"), "the works after a good upload").await;
+        let listed = works(&host, a_id);
+        assert_eq!(listed.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), vec!["after the drop"]);
+        let stored = Stored(host.state_path().to_path_buf()).counts();
+        assert_eq!((stored.0, stored.1), (1, 1), "one video row and its job, nothing of the cut-off upload");
+        a.close().await;
+    });
+}
+
+/// A video title and chat messages holding markup show as text and run nothing, even with the
+/// page's CSP switched off (DevTools `Page.setBypassCSP`), so that only the client's own
+/// text-only rendering stands between the markup and the page: an `onerror=` handler would set
+/// `window.__xss`. A control at the end injects the same markup as HTML to show that it would.
+#[test]
+fn a_title_and_chat_messages_with_markup_show_as_text_and_run_nothing() {
+    const TITLE: &str = r#"<img src=x onerror="window.__xss='title'">"#;
+    const THEIRS: &str = r#"<img src=x onerror="window.__xss='message'"><b>bold</b>"#;
+    const MINE: &str = r#"<svg onload="window.__xss='mine'"></svg>&lt;i&gt;"#;
+    let host = TestHost::app();
+    let c = &host.client;
+    let base = c.base.clone();
+    let b = tikspin_e2e::api::register(c, "xss_b");
+    let bytes = std::fs::read(fixtures_dir().join("portrait-3s.mp4")).unwrap();
+    let (ct, body) = tikspin_e2e::api::publish_form("tikspinxss", &b.token, TITLE, "x.mp4", &bytes);
+    let v = c.post("/douyin/publish/action/", &ct, &body).json();
+    assert_eq!(v["status_code"], 0, "{v}");
+    let video = works(&host, b.id)[0].0;
+    let post = |path: &str, pairs: &[(&str, &str)]| {
+        let v = c.post_empty(&format!("{path}?{}", tikspin_e2e::api::query(pairs))).json();
+        assert_eq!(v["status_code"], 0, "{path}: {v}");
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _one = one_browser_at_a_time();
+    runtime.block_on(async {
+        let driver = Driver::start();
+        let a = open(&driver, &base, Viewport::Phone, "xss").await;
+        a.cdp("Page.setBypassCSP", json!({ "enabled": true })).await;
+        let a_id = a.register().await;
+        let token = a.js("return localStorage.getItem('tikspin.token')").await.as_str().unwrap().to_string();
+        // Friends (each follows the other), and B's message to A.
+        let (a_s, b_s) = (a_id.to_string(), b.id.to_string());
+        post("/douyin/relation/action/", &[("token", &token), ("to_user_id", &b_s), ("action_type", "1")]);
+        post("/douyin/relation/action/", &[("token", &b.token), ("to_user_id", &a_s), ("action_type", "1")]);
+        post("/douyin/message/action/", &[("token", &b.token), ("to_user_id", &a_s), ("action_type", "1"), ("content", THEIRS)]);
+        // No handler ran, and no element came out of the text.
+        let clean = "typeof window.__xss === 'undefined' && !document.querySelector('img[src=x], svg[onload], .title *, .cap *, .preview *, .msg *')";
+
+        // The title: in the feed, and in B's works.
+        a.goto("").await;
+        a.to_slide(video).await;
+        let slide = format!(".slide[data-video-id='{video}']");
+        let title = a.until(&format!("document.querySelector(\"{slide} .title\").textContent"), "the title in the feed").await;
+        assert_eq!(title, json!(TITLE));
+        a.goto(&format!("#/u/{}", b.id)).await;
+        a.until("document.querySelector('.grid .tile .cap')", "B's works").await;
+        assert_eq!(a.js(&format!("return {}", texts(".grid .tile .cap"))).await, json!([TITLE]));
+        assert_eq!(a.js(&format!("return {clean}")).await, json!(true), "the title ran as markup");
+
+        // The messages: the friend list's preview, then the chat, both ways.
+        a.goto("#/friends").await;
+        let preview = a.until(&format!("document.querySelector(\".friend[data-user-id='{}'] .preview\")?.textContent", b.id), "the preview").await;
+        assert_eq!(preview, json!(THEIRS));
+        a.goto(&format!("#/chat/{}", b.id)).await;
+        a.until(&format!("{}.length === 1", texts(".msg:not(.mine)")), "B's message").await;
+        a.type_in(".chat input[name=message]", MINE).await;
+        a.click(".chat button[type=submit]").await;
+        a.until(&format!("{}.length === 1", texts(".msg.mine")), "A's message").await;
+        tokio::time::sleep(Duration::from_millis(2000)).await; // two more polls
+        assert_eq!(a.js(&format!("return [{}, {}]", texts(".msg:not(.mine)"), texts(".msg.mine"))).await, json!([[THEIRS], [MINE]]));
+        let stored = c.get(&format!("/douyin/message/chat/?token={}&to_user_id={a_s}&pre_msg_time=0", b.token)).json();
+        let mut contents: Vec<&str> = stored["message_list"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+        contents.sort();
+        let mut sent = vec![THEIRS, MINE];
+        sent.sort();
+        assert_eq!(contents, sent, "stored as typed: {stored}");
+        assert_eq!(a.js(&format!("return {clean}")).await, json!(true), "a message ran as markup");
+        a.shot("xss-chat").await;
+        a.no_console_errors().await;
+
+        // Control: the same markup, inserted as HTML, does run here (the CSP is off).
+        a.js(&format!("document.body.insertAdjacentHTML('beforeend', {TITLE:?}); return 1")).await;
+        a.until("window.__xss === 'title'", "the control's handler").await;
+        a.expected_console_errors(&["/x "]).await;
+        let _ = a.b.close().await;
+    });
 }
