@@ -94,6 +94,21 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Writes `dir/runtime-config.toml` putting the `default` key-value store on this server
+    /// (the production store layout, `deploy/runtime-config.toml`) and returns its path.
+    pub fn kv_runtime_config(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("runtime-config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                self.url()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
     /// Stops the server (to test reconnection); `restart` brings it back on the same port.
     pub fn stop(&mut self) {
         stop(&mut self.child);

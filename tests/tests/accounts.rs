@@ -1475,17 +1475,6 @@ fn the_system_user_cannot_be_registered_or_logged_in_as_on_a_fresh_host() {
 
 // ---- the login throttle while its store is down --------------------------------------------
 
-/// The production store layout: the key-value store (the throttle's counters) on Redis.
-fn redis_kv_runtime_config(dir: &std::path::Path, redis_url: &str) -> std::path::PathBuf {
-    let path = dir.join("runtime-config.toml");
-    std::fs::write(
-        &path,
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n"),
-    )
-    .unwrap();
-    path
-}
-
 /// `redis-server`'s own PID, so it can be killed the hard way (SIGKILL, as a crash would).
 fn redis_pid(redis: &tikspin_e2e::servers::RedisServer) -> u32 {
     let info = redis.cli(&["INFO", "server"]).unwrap();
@@ -1509,7 +1498,8 @@ fn login_fails_closed_while_the_throttle_store_is_down() {
     ];
     let host = TestHost::start(HostConfig {
         manifest: tikspin_e2e::harness::manifest_for(&variables),
-        runtime_config: Some(redis_kv_runtime_config(config_dir.path(), &redis.url())),
+        // The production store layout: the throttle's counters on Redis.
+        runtime_config: Some(redis.kv_runtime_config(config_dir.path())),
         variables,
         ..Default::default()
     });

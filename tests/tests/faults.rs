@@ -75,15 +75,7 @@ impl Stack {
         let config_dir = tempfile::tempdir().unwrap();
         let state_dir = tempfile::tempdir().unwrap();
         // The production store layout (deploy/runtime-config.toml): the key-value store on Redis.
-        let runtime_config = config_dir.path().join("runtime-config.toml");
-        std::fs::write(
-            &runtime_config,
-            format!(
-                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-                redis.url()
-            ),
-        )
-        .unwrap();
+        let runtime_config = redis.kv_runtime_config(config_dir.path());
         let variables: Vec<(String, String)> = [
             ("jwt_secret", JWT_SECRET.to_string()),
             ("seed_welcome_video", "false".to_string()),

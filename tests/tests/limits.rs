@@ -193,15 +193,7 @@ fn concurrent_requests_are_counted_exactly_on_the_sqlite_store() {
 fn two_hosts_on_one_redis_store_share_the_limit() {
     let redis = RedisServer::start().expect("redis-server");
     let dir = tempfile::tempdir().unwrap();
-    let rc = dir.path().join("runtime-config.toml");
-    std::fs::write(
-        &rc,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .unwrap();
+    let rc = redis.kv_runtime_config(dir.path());
     let vars = [("limit_read_per_minute", "1"), ("limit_read_burst", "6")];
     let (h1, h2) = (host(&vars, Some(rc.clone())), host(&vars, Some(rc)));
     let path = "/douyin/user/?user_id=1";
