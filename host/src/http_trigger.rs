@@ -49,7 +49,12 @@ pub async fn serve(
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(app, req, client).await) }
+                // The server span (when traces are on) wraps everything, as Spin's
+                // `instrumented_service_fn`.
+                let handled = crate::telemetry::http::traced(req, client, move |req| {
+                    handle(app, req, client)
+                });
+                async move { Ok::<_, Infallible>(handled.await) }
             });
             // hyper's own read-buffer cap (~400 KiB, then 431) bounds the head, as in Spin; an
             // opt-in smaller head limit is checked per request in `handle`.
@@ -135,6 +140,7 @@ async fn handle(
     let Some((component_id, matched)) = app.router.route(&path) else {
         return empty(StatusCode::NOT_FOUND);
     };
+    crate::telemetry::http::record_route(&method_name, &matched.raw_route);
     let content_length = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -197,7 +203,8 @@ async fn handle(
             format!("{method} {path}", method = method_name),
         )
     });
-    let task = tokio::spawn(async move {
+    let exec_span = crate::telemetry::http::execute_wasm_span(component_id);
+    let task = tokio::spawn(tracing::Instrument::instrument(async move {
         let _slot = _slot;
         let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -218,7 +225,7 @@ async fn handle(
             ));
         }
         result
-    });
+    }, exec_span));
     match receiver.await {
         Ok(Ok(resp)) => resp,
         Ok(Err(_)) => empty(StatusCode::INTERNAL_SERVER_ERROR),
@@ -229,6 +236,7 @@ async fn handle(
                 Ok(Err(e)) => format!("{e:?}"),
                 Err(e) => format!("{e}"),
             };
+            crate::telemetry::http::record_error(&why);
             logs.host_error(&format!("request {path} failed: {why}"));
             empty(StatusCode::INTERNAL_SERVER_ERROR)
         }

@@ -12,6 +12,7 @@
 //!   outbound http).
 //! - [`http_trigger`], [`redis_trigger`]: the two triggers.
 //! - [`server`]: start and stop a running app (used by the CLI and the tests).
+//! - [`telemetry`]: OTLP traces shaped as Spin's, on when the `OTEL_*` variables say so.
 //! - [`profile`]: the two cost profiles (`spin`, the default, pays what Spin pays; `fast`), and
 //!   the process allocator that goes with them.
 
@@ -29,4 +30,5 @@ pub mod routes;
 pub mod runtime_config;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod variables;

@@ -173,6 +173,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Before the app starts, so its first request is traced (Spin: `spin_telemetry::init`).
+        let telemetry = tikspin_host::telemetry::init(env!("CARGO_PKG_VERSION"))?;
         let server = RunningServer::start(&opts, args.listen).await?;
         println!("Serving http://{} (profile: {profile})", server.addr);
         println!("Available Routes:");
@@ -181,7 +183,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         shutdown_signal().await;
         println!("Shutting down");
-        server.stop().await
+        let stopped = server.stop().await;
+        if let Some(telemetry) = telemetry {
+            // Flushing waits on the exporter (bounded by its timeout): off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        }
+        stopped
     })
 }
 

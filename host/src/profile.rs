@@ -40,8 +40,19 @@
 //!   `wasm_component_model_async(true)`); `src/bin/spin.rs` (no global allocator) and
 //!   `.github/workflows/release.yml` (the Linux release is `x86_64-unknown-linux-gnu`: glibc).
 //!
-//! Not reproduced (the host has no such machinery): Spin's tracing spans around every host call,
-//! its per-request factor instance builders, and its async `ResourceLimiter`.
+//! - Tracing with no `OTEL_*` variable, the same in both profiles: Spin installs its `tracing`
+//!   subscriber, but none of its layers takes its spans: the console layer's `EnvFilter` is
+//!   `ERROR` without `RUST_LOG`, the OpenTelemetry layer is absent, and the `alert_in_dev` layer
+//!   admits only events with that field (`crates/telemetry/src/lib.rs`, `alert_in_dev.rs`), so
+//!   each `#[instrument]` callsite is disabled once and costs an interest check per call. The
+//!   host installs no subscriber then, which disables its callsites the same way
+//!   (`host/src/telemetry`). Not reproduced: Spin's lookups of a `traceparent` to extract on
+//!   each request and to inject on each outbound request, which find nothing to carry with the
+//!   layer off (a header-map probe each). With the variables set, both runtimes build the same
+//!   spans through the same `tracing-opentelemetry` bridge and batch processor.
+//!
+//! Not reproduced (the host has no such machinery): its per-request factor instance builders,
+//! and its async `ResourceLimiter`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -132,6 +132,9 @@ impl Subscriber {
         }
     }
 
+    /// One message, every component on its channel: Spin's span for it
+    /// (crates/trigger-redis/src/lib.rs, `Subscriber::handle_message`).
+    #[tracing::instrument(name = "spin_trigger_redis.handle_message", skip_all, fields(otel.name = format!("{channel} receive"), otel.kind = "consumer", messaging.operation = "receive", messaging.system = "redis"))]
     async fn handle(&self, app: &Arc<App>, channel: &str, payload: &[u8]) {
         let Some(components) = self.channels.get(channel) else {
             return;

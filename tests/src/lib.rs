@@ -6,6 +6,7 @@
 //! - [`harness`]: builds the components and the host, starts `tikspin up` on a free port with a
 //!   fresh state dir, waits for health, and stops it on drop; or, with `TIKSPIN_BASE_URL` set,
 //!   points the tests at that server instead (for example a real `spin up`).
+//! - [`otlp`]: an OTLP trace receiver (http/protobuf and gRPC) that decodes what the host exports.
 //! - [`api`]: the requests every suite makes alike (envelope checks, registering, multipart).
 //! - [`fixtures`]: the test videos (`tests/fixtures`) and a JPEG decoder for their covers.
 //! - [`soak`]: the long mixed-load run (`bench/soak`, and a short one in CI).
@@ -15,6 +16,7 @@ pub mod api;
 pub mod client;
 pub mod fixtures;
 pub mod harness;
+pub mod otlp;
 pub mod seed;
 pub mod servers;
 pub mod soak;

@@ -22,7 +22,7 @@ type Pending = Box<dyn Future<Output = Result<(), Error>> + Send>;
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Pending,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Pending), Error>> + Send> {
@@ -38,10 +38,17 @@ impl WasiHttpHooks for OutboundHooks {
         if !allowed {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
-        })
+        // Spin's client span, its context sent on as `traceparent`
+        // (crates/factor-outbound-http/src/wasi.rs, `send_request` and `RequestSender::send`).
+        let span = crate::telemetry::http::outbound_span(&mut request);
+        Box::new(tracing::Instrument::instrument(
+            async move {
+                use http_body_util::BodyExt;
+                let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                tracing::Span::current().record("http.response.status_code", res.status().as_u16());
+                Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
+            },
+            span,
+        ))
     }
 }

@@ -369,7 +369,21 @@ impl InstanceState {
 
 impl Host for InstanceState {}
 
+impl InstanceState {
+    /// Spin's `kv.backend`: the store manager's summary (`key-value-spin`: the file's path in
+    /// quotes; `key-value-redis`: `Redis at ADDR`), `unknown` for a store not configured.
+    fn key_value_backend(&self, label: &str) -> String {
+        match self.services.key_value.get(label).map(|s| &**s) {
+            Some(KvStore::Sqlite(kv)) => format!("\"{}\"", kv.path.display()),
+            Some(KvStore::Redis { client }) => format!("Redis at {}", client.address()),
+            None => "unknown".into(),
+        }
+    }
+}
+
+// The spans are Spin's (crates/factor-key-value/src/host.rs, `impl key_value::HostStore`).
 impl HostStore for InstanceState {
+    #[tracing::instrument(name = "spin_key_value.open", skip(self, label), fields(otel.kind = "client", name = label.as_str(), kv.backend = self.key_value_backend(&label)))]
     async fn open(
         &mut self,
         label: String,
@@ -380,6 +394,7 @@ impl HostStore for InstanceState {
         }
     }
 
+    #[tracing::instrument(name = "spin_key_value.get", skip_all, fields(otel.kind = "client"))]
     async fn get(
         &mut self,
         this: Resource<OpenStore>,
@@ -389,6 +404,7 @@ impl HostStore for InstanceState {
         Ok(store.get(&key).await)
     }
 
+    #[tracing::instrument(name = "spin_key_value.set", skip_all, fields(otel.kind = "client"))]
     async fn set(
         &mut self,
         this: Resource<OpenStore>,
@@ -399,6 +415,7 @@ impl HostStore for InstanceState {
         Ok(store.set(&key, &value).await)
     }
 
+    #[tracing::instrument(name = "spin_key_value.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(
         &mut self,
         this: Resource<OpenStore>,
@@ -408,6 +425,7 @@ impl HostStore for InstanceState {
         Ok(store.delete(&key).await)
     }
 
+    #[tracing::instrument(name = "spin_key_value.exists", skip_all, fields(otel.kind = "client"))]
     async fn exists(
         &mut self,
         this: Resource<OpenStore>,
@@ -417,6 +435,7 @@ impl HostStore for InstanceState {
         Ok(store.exists(&key).await)
     }
 
+    #[tracing::instrument(name = "spin_key_value.get_keys", skip_all, fields(otel.kind = "client"))]
     async fn get_keys(
         &mut self,
         this: Resource<OpenStore>,

@@ -40,11 +40,14 @@ pub struct OpenConnection(mysql_async::Conn);
 impl Host for InstanceState {}
 impl crate::bindings::fermyon::spin2_0_0::rdbms_types::Host for InstanceState {}
 
+// The spans are Spin's (crates/factor-outbound-mysql/src/host.rs, `impl v2::HostConnection`).
 impl HostConnection for InstanceState {
+    #[tracing::instrument(name = "spin_outbound_mysql.open", skip(self, address), fields(otel.kind = "client", db.system.name = "mysql", server.address = tracing::field::Empty, server.port = tracing::field::Empty, db.namespace = tracing::field::Empty))]
     async fn open(
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+        crate::telemetry::record_address_fields(&address);
         if !self.caps.allowed_hosts.allows_address(&address, "mysql") {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address is not permitted: add it to the component's allowed_outbound_hosts"
@@ -60,6 +63,7 @@ impl HostConnection for InstanceState {
         }
     }
 
+    #[tracing::instrument(name = "spin_outbound_mysql.query", skip(self, this, params), fields(otel.kind = "client", db.system.name = "mysql", otel.name = statement.as_str()))]
     async fn query(
         &mut self,
         this: Resource<OpenConnection>,
@@ -70,6 +74,7 @@ impl HostConnection for InstanceState {
         Ok(run(conn, &statement, params).await)
     }
 
+    #[tracing::instrument(name = "spin_outbound_mysql.execute", skip(self, this, params), fields(otel.kind = "client", db.system.name = "mysql", otel.name = statement.as_str()))]
     async fn execute(
         &mut self,
         this: Resource<OpenConnection>,

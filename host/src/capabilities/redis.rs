@@ -46,6 +46,11 @@ impl SharedConnection {
         self.client.get_multiplexed_async_connection().await
     }
 
+    /// The server's `host:port`, as Spin's `kv.backend` names a Redis store.
+    pub fn address(&self) -> String {
+        self.client.get_connection_info().addr().to_string()
+    }
+
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
         let mut conn = self.connection().await?;
         let result = cmd.query_async(&mut conn).await;
@@ -90,7 +95,10 @@ fn type_error(e: redis::RedisError) -> Error {
 
 impl Host for InstanceState {}
 
+// The spans are Spin's (crates/factor-outbound-redis/src/host.rs, `impl v2::HostConnection`),
+// except that `execute` does not record its arguments: they are values, like SQL parameters.
 impl HostConnection for InstanceState {
+    #[tracing::instrument(name = "spin_outbound_redis.open_connection", skip(self, address), fields(otel.kind = "client", db.system.name = "redis", server.address = tracing::field::Empty, server.port = tracing::field::Empty, db.namespace = tracing::field::Empty))]
     async fn open(
         &mut self,
         address: String,
@@ -104,6 +112,7 @@ impl HostConnection for InstanceState {
         }
     }
 
+    #[tracing::instrument(name = "spin_outbound_redis.publish", skip(self, this, payload), fields(otel.kind = "client", db.system.name = "redis", otel.name = format!("PUBLISH {channel}")))]
     async fn publish(
         &mut self,
         this: Resource<OpenConnection>,
@@ -197,6 +206,7 @@ impl HostConnection for InstanceState {
             .map_err(type_error))
     }
 
+    #[tracing::instrument(name = "spin_outbound_redis.execute", skip(self, this, arguments), fields(otel.kind = "client", db.system.name = "redis", otel.name = command.as_str()))]
     async fn execute(
         &mut self,
         this: Resource<OpenConnection>,

@@ -149,7 +149,10 @@ impl Drop for OpenConnection {
 
 impl Host for InstanceState {}
 
+// The spans are Spin's (crates/factor-sqlite/src/host.rs, `impl v2::HostConnection`), with
+// `sqlite.backend` as `spin-sqlite-inproc` summarises a file: its path in quotes.
 impl HostConnection for InstanceState {
+    #[tracing::instrument(name = "spin_sqlite.open", skip(self), fields(otel.kind = "client", db.system.name = "sqlite", sqlite.backend = tracing::field::Empty))]
     async fn open(
         &mut self,
         database: String,
@@ -160,12 +163,16 @@ impl HostConnection for InstanceState {
         let Some(db) = self.services.sqlite.get(&database).cloned() else {
             return Ok(Err(Error::NoSuchDatabase));
         };
+        if crate::telemetry::enabled() {
+            tracing::Span::current().record("sqlite.backend", format!("\"{}\"", db.path.display()));
+        }
         match OpenConnection::new(db) {
             Ok(handle) => Ok(Ok(self.table.push(handle)?)),
             Err(e) => Ok(Err(Error::Io(e.to_string()))),
         }
     }
 
+    #[tracing::instrument(name = "spin_sqlite.execute", skip(self, this, statement, parameters), fields(otel.kind = "client", db.system.name = "sqlite", otel.name = statement.as_str(), query = statement.as_str(), sqlite.backend = tracing::field::Empty))]
     async fn execute(
         &mut self,
         this: Resource<OpenConnection>,
@@ -174,6 +181,10 @@ impl HostConnection for InstanceState {
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
         // `spin`, as `InProcConnection::query`: the connection is opened here, on the executor,
         // and the statement runs on the blocking pool.
+        if crate::telemetry::enabled() {
+            let path = self.table.get(&this)?.db.path.display().to_string();
+            tracing::Span::current().record("sqlite.backend", format!("\"{path}\""));
+        }
         let own = self.table.get(&this)?.own_connection();
         if let Some(conn) = own {
             let conn = match conn {

@@ -25,6 +25,8 @@ use crate::profile::Profile;
 use crate::state::InstanceState;
 
 impl Host for InstanceState {
+    /// Spin's span: crates/factor-variables/src/host.rs, `impl v2::Host` (the name, never the value).
+    #[tracing::instrument(name = "spin_variables.get", skip(self, name), fields(otel.kind = "client", key = name.as_str()))]
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
         if let Err(reason) = validate_name(&name) {
             return Ok(Err(Error::InvalidName(format!("{name:?}: {reason}"))));

@@ -56,7 +56,9 @@ impl InstanceState {
     }
 }
 
+// The spans are Spin's (crates/factor-key-value/src/host.rs, the `wasi_keyvalue` impls).
 impl store::Host for InstanceState {
+    #[tracing::instrument(name = "wasi_key_value.open", skip_all, fields(otel.kind = "client"))]
     async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         match self.open_key_value(&identifier) {
             Ok(store) => Ok(Ok(self.table.push(OpenStore(store))?)),
@@ -66,22 +68,27 @@ impl store::Host for InstanceState {
 }
 
 impl store::HostBucket for InstanceState {
+    #[tracing::instrument(name = "wasi_key_value.get", skip_all, fields(otel.kind = "client"))]
     async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(self.bucket(&this)?.get(&key).await.map_err(to_wasi))
     }
 
+    #[tracing::instrument(name = "wasi_key_value.set", skip_all, fields(otel.kind = "client"))]
     async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.bucket(&this)?.set(&key, &value).await.map_err(to_wasi))
     }
 
+    #[tracing::instrument(name = "wasi_key_value.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.bucket(&this)?.delete(&key).await.map_err(to_wasi))
     }
 
+    #[tracing::instrument(name = "wasi_key_value.exists", skip_all, fields(otel.kind = "client"))]
     async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         Ok(self.bucket(&this)?.exists(&key).await.map_err(to_wasi))
     }
 
+    #[tracing::instrument(name = "wasi_key_value.list_keys", skip_all, fields(otel.kind = "client"))]
     async fn list_keys(
         &mut self,
         this: Resource<OpenStore>,
@@ -102,11 +109,13 @@ impl store::HostBucket for InstanceState {
 }
 
 impl atomics::HostCas for InstanceState {
+    #[tracing::instrument(name = "wasi_key_value_cas.new", skip_all, fields(otel.kind = "client"))]
     async fn new(&mut self, bucket: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Resource<Cas>, Error>> {
         let store = self.bucket(&bucket)?;
         self.new_cas(store, key).await
     }
 
+    #[tracing::instrument(name = "wasi_key_value_cas.current", skip_all, fields(otel.kind = "client"))]
     async fn current(&mut self, this: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let cas = self.table.get_mut(&this)?;
         let store = cas.store.clone();
@@ -125,6 +134,7 @@ impl atomics::HostCas for InstanceState {
 }
 
 impl atomics::Host for InstanceState {
+    #[tracing::instrument(name = "spin_key_value.increment", skip_all, fields(otel.kind = "client"))]
     async fn increment(
         &mut self,
         bucket: Resource<OpenStore>,
@@ -136,6 +146,7 @@ impl atomics::Host for InstanceState {
 
     /// Spin's `swap`: on a lost race, a fresh CAS on the same key, with `current` already read,
     /// comes back inside `cas-failed` for the retry.
+    #[tracing::instrument(name = "spin_key_value.swap", skip_all, fields(otel.kind = "client"))]
     async fn swap(&mut self, this: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
         let mut cas = self.table.delete(this)?;
         let swapped = cas
