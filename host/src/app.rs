@@ -66,6 +66,10 @@ pub struct Options {
     pub generate_missing_secrets: bool,
     /// Which costs the host pays per request (see [`crate::profile`]).
     pub profile: crate::profile::Profile,
+    /// Where to serve Prometheus metrics (`--metrics-listen`); `None`: metrics off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// OTLP metrics export, from Spin's variables (`crate::metrics::otlp::Config::from_env`).
+    pub metrics_otlp: Option<crate::metrics::otlp::Config>,
 }
 
 pub struct LoadedComponent {
@@ -159,6 +163,38 @@ impl App {
                 );
             }
         }
+        // Series are resolved here, once per component, route and store (docs/observability.md).
+        let metrics = (opts.metrics_listen.is_some() || opts.metrics_otlp.is_some()).then(|| {
+            let plans = manifest
+                .component
+                .iter()
+                .map(|(id, c)| crate::metrics::ComponentPlan {
+                    id,
+                    routes: manifest
+                        .trigger
+                        .http
+                        .iter()
+                        .filter(|t| &t.component == id)
+                        .filter_map(|t| match &t.route {
+                            RouteDecl::Path(p) => Some(p.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    kv_stores: c
+                        .key_value_stores
+                        .iter()
+                        .filter_map(|l| {
+                            key_value.get(l).map(|s| (l.clone(), Arc::as_ptr(s) as usize))
+                        })
+                        .collect(),
+                })
+                .collect();
+            Arc::new(crate::metrics::Metrics::new(
+                &manifest.application.name,
+                plans,
+                sqlite.get("default").map(|db| db.path().to_path_buf()),
+            ))
+        });
         let services = Arc::new(Services {
             profile: opts.profile,
             key_value,
@@ -172,6 +208,7 @@ impl App {
                 runtime_config.dotenv_paths(),
                 &app_vars,
             )?,
+            metrics: metrics.clone(),
         });
 
         let http_components: HashSet<&str> = manifest
@@ -216,6 +253,7 @@ impl App {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 logs: LogSink::new(id, Some(&log_dir), opts.console_logs)?,
+                metrics: metrics.as_ref().and_then(|m| m.component(id)),
             });
             let source = loaded.source_path(c);
             let component = compile_cached(&engine, &source, &cache_dir)

@@ -108,10 +108,33 @@ fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> 
     r
 }
 
+/// One request's context, filled in by [`respond`] as it learns things.
+#[derive(Default)]
+pub struct RequestContext {
+    pub metrics: crate::metrics::HttpRequest,
+}
+
 async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<HyperOutgoingBody> {
+    let mut cx = RequestContext::default();
+    let Some(metrics) = app.services.metrics.clone() else {
+        return respond(app, req, client, &mut cx).await;
+    };
+    cx.metrics = metrics.start_http(req.method(), req.uri().path());
+    let resp = respond(app, req, client, &mut cx).await;
+    let code = crate::metrics::business::envelope_code(resp.headers());
+    metrics.record_http(&cx.metrics, resp.status().as_u16(), code);
+    resp
+}
+
+async fn respond(
     app: Arc<App>,
     mut req: Request<Incoming>,
     client: SocketAddr,
+    cx: &mut RequestContext,
 ) -> Response<HyperOutgoingBody> {
     let path = req.uri().path().to_string();
     let method_name = req.method().to_string();
@@ -140,12 +163,16 @@ async fn handle(
     let Some((component_id, matched)) = app.router.route(&path) else {
         return empty(StatusCode::NOT_FOUND);
     };
+    if let Some(m) = &app.components[component_id].caps.metrics {
+        cx.metrics.routed(m, &matched.raw_route);
+    }
     crate::telemetry::http::record_route(&method_name, &matched.raw_route);
     let content_length = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    cx.metrics.request_bytes = content_length;
     let body_limit = app.limits.max_request_body;
     if content_length.is_some_and(|n| body_limit.is_some_and(|limit| n > limit)) {
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
@@ -203,11 +230,14 @@ async fn handle(
             format!("{method} {path}", method = method_name),
         )
     });
+    let metrics = component.caps.metrics.clone();
     let exec_span = crate::telemetry::http::execute_wasm_span(component_id);
     let task = tokio::spawn(tracing::Instrument::instrument(async move {
         let _slot = _slot;
+        let mut times = crate::metrics::InstanceTimes::start(metrics.is_some());
         let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
+            times.instantiated();
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, wasi_req, out)
@@ -217,6 +247,9 @@ async fn handle(
             Ok(r) => r,
             Err(_) => Err(wasmtime::Error::msg("the request ran out of time")),
         };
+        if let Some(m) = &metrics {
+            times.record(m, crate::metrics::Trigger::Http, &store);
+        }
         if let Some((logs, what)) = report_memory {
             logs.host_note(&format!(
                 "{what}: peak linear memory {} KiB, {} µs in the guest",

@@ -11,6 +11,7 @@
 //! - [`capabilities`]: one module per Spin interface (key-value, sqlite, redis, mysql, variables,
 //!   outbound http).
 //! - [`http_trigger`], [`redis_trigger`]: the two triggers.
+//! - [`metrics`]: the metrics of docs/observability.md and the `--metrics-listen` endpoint.
 //! - [`server`]: start and stop a running app (used by the CLI and the tests).
 //! - [`telemetry`]: OTLP traces shaped as Spin's, on when the `OTEL_*` variables say so.
 //! - [`profile`]: the two cost profiles (`spin`, the default, pays what Spin pays; `fast`), and
@@ -23,6 +24,7 @@ pub mod capabilities;
 pub mod http_trigger;
 pub mod logs;
 pub mod manifest;
+pub mod metrics;
 pub mod outbound;
 pub mod profile;
 pub mod redis_trigger;

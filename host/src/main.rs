@@ -90,6 +90,10 @@ struct UpArgs {
     /// does `tikspin up` without this flag).
     #[arg(long)]
     generate_missing_secrets: bool,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`, on a listener of their own (never the
+    /// app's address). Off by default; docs/observability.md lists the metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Shorthand for `--profile fast`.
     #[arg(long, conflicts_with = "profile")]
     fast: bool,
@@ -168,6 +172,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         compile_cache: args.compile_cache,
         generate_missing_secrets: args.generate_missing_secrets,
         profile,
+        metrics_listen: args.metrics_listen,
+        metrics_otlp: tikspin_host::metrics::otlp::Config::from_env(|k| std::env::var(k).ok())?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -177,6 +183,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let telemetry = tikspin_host::telemetry::init(env!("CARGO_PKG_VERSION"))?;
         let server = RunningServer::start(&opts, args.listen).await?;
         println!("Serving http://{} (profile: {profile})", server.addr);
+        if let Some(m) = server.metrics_addr {
+            println!("Metrics: http://{m}/metrics");
+        }
         println!("Available Routes:");
         for (route, component) in server.app.router.describe() {
             println!("  {component}: http://{}{route}", server.addr);

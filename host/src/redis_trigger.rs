@@ -156,16 +156,36 @@ async fn handle_message(app: &App, component_id: &str, channel: &str, payload: &
     let Ok(_slot) = app.instance_slots.clone().acquire_owned().await else {
         return;
     };
+    let metrics = component.caps.metrics.as_deref();
+    if let Some(m) = metrics {
+        // As Spin's crates/trigger-redis (`dispatch_handler`): counted before instantiating.
+        m.count_request(crate::metrics::Trigger::Redis);
+    }
+    let mut times = crate::metrics::InstanceTimes::start(metrics.is_some());
     let mut store = app.new_store(component);
     let run = async {
         let handler = pre.instantiate_async(&mut store).await?;
+        times.instantiated();
         handler
             .fermyon_spin_inbound_redis()
             .call_handle_message(&mut store, &payload.to_vec())
             .await
     };
     let logs = &component.caps.logs;
-    match tokio::time::timeout(app.limits.request_timeout, run).await {
+    let ran = tokio::time::timeout(app.limits.request_timeout, run).await;
+    if let Some(m) = metrics {
+        times.record(m, crate::metrics::Trigger::Redis, &store);
+        let ok = matches!(ran, Ok(Ok(Ok(()))));
+        m.record_redis_message(ok);
+        // A job id (not `sweep`) on the jobs channel is one cover job run by the worker
+        // (docs/observability.md, "Cover job duration").
+        if let (Some(app_metrics), Some(elapsed)) = (&app.services.metrics, times.elapsed()) {
+            if crate::metrics::is_job_message(payload) {
+                app_metrics.record_cover_job(ok, elapsed);
+            }
+        }
+    }
+    match ran {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => logs.host_error(&format!(
             "message on {channel:?}: handler returned {e:?}"

@@ -22,6 +22,8 @@ pub struct ComponentCaps {
     pub variables: HashMap<String, String>,
     pub environment: Vec<(String, String)>,
     pub logs: Arc<LogSink>,
+    /// This component's series, when metrics are on (`crate::metrics`).
+    pub metrics: Option<Arc<crate::metrics::ComponentMetrics>>,
 }
 
 /// Per-instance state: WASI, wasi-http, the resource table, and the component's grants.
@@ -124,7 +126,10 @@ impl InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            outbound: crate::capabilities::http::OutboundHooks::new(caps.allowed_hosts.clone()),
+            outbound: crate::capabilities::http::OutboundHooks {
+                metrics: caps.metrics.clone(),
+                ..crate::capabilities::http::OutboundHooks::new(caps.allowed_hosts.clone())
+            },
             limits: Limiter {
                 limits: wasmtime::StoreLimitsBuilder::new()
                     .memory_size(max_memory)

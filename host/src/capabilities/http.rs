@@ -8,12 +8,17 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 use crate::outbound::AllowedHosts;
 
 pub struct OutboundHooks {
-    allowed: Arc<AllowedHosts>,
+    pub(crate) allowed: Arc<AllowedHosts>,
+    /// The component's series, when metrics are on.
+    pub metrics: Option<Arc<crate::metrics::ComponentMetrics>>,
 }
 
 impl OutboundHooks {
     pub fn new(allowed: Arc<AllowedHosts>) -> Self {
-        Self { allowed }
+        Self {
+            allowed,
+            metrics: None,
+        }
     }
 }
 
@@ -41,10 +46,19 @@ impl WasiHttpHooks for OutboundHooks {
         // Spin's client span, its context sent on as `traceparent`
         // (crates/factor-outbound-http/src/wasi.rs, `send_request` and `RequestSender::send`).
         let span = crate::telemetry::http::outbound_span(&mut request);
+        let metered = self.metrics.clone().map(|m| {
+            let host = request.uri().host().unwrap_or_default().to_string();
+            (m, host, std::time::Instant::now())
+        });
         Box::new(tracing::Instrument::instrument(
             async move {
                 use http_body_util::BodyExt;
-                let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+                if let Some((m, host, start)) = metered {
+                    let status = sent.as_ref().map_or(0, |(res, _)| res.status().as_u16());
+                    m.record_outbound(&host, status, start.elapsed());
+                }
+                let (res, io) = sent?;
                 tracing::Span::current().record("http.response.status_code", res.status().as_u16());
                 Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
             },

@@ -18,6 +18,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
 use crate::capabilities::block_in_place;
+use crate::metrics::{Clock, KvOp};
 use crate::profile::Profile;
 use crate::state::InstanceState;
 
@@ -401,7 +402,10 @@ impl HostStore for InstanceState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(store.get(&key).await)
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.get(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Get, &r);
+        Ok(r)
     }
 
     #[tracing::instrument(name = "spin_key_value.set", skip_all, fields(otel.kind = "client"))]
@@ -412,7 +416,10 @@ impl HostStore for InstanceState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(store.set(&key, &value).await)
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.set(&key, &value).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Set, &r);
+        Ok(r)
     }
 
     #[tracing::instrument(name = "spin_key_value.delete", skip_all, fields(otel.kind = "client"))]
@@ -422,7 +429,10 @@ impl HostStore for InstanceState {
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(store.delete(&key).await)
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.delete(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Delete, &r);
+        Ok(r)
     }
 
     #[tracing::instrument(name = "spin_key_value.exists", skip_all, fields(otel.kind = "client"))]
@@ -432,7 +442,10 @@ impl HostStore for InstanceState {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(store.exists(&key).await)
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.exists(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Exists, &r);
+        Ok(r)
     }
 
     #[tracing::instrument(name = "spin_key_value.get_keys", skip_all, fields(otel.kind = "client"))]
@@ -441,7 +454,10 @@ impl HostStore for InstanceState {
         this: Resource<OpenStore>,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(store.keys().await)
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.keys().await;
+        clock.kv(&self.caps.metrics, &store, KvOp::GetKeys, &r);
+        Ok(r)
     }
 
     async fn drop(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<()> {

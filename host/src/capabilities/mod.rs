@@ -27,6 +27,8 @@ pub struct Services {
     pub mysql: mysql::MysqlPools,
     /// Per-call variable resolution (the `spin` profile).
     pub variables: variables::Resolver,
+    /// The app's metrics, when `--metrics-listen` (or OTLP metrics) is on.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Runs blocking work the way Spin's providers and key-value store do: in

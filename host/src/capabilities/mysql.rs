@@ -70,8 +70,11 @@ impl HostConnection for InstanceState {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
+        let clock = crate::metrics::SqlClock::start(&self.caps.metrics, &statement);
         let conn = &mut self.table.get_mut(&this)?.0;
-        Ok(run(conn, &statement, params).await)
+        let r = run(conn, &statement, params).await;
+        clock.done(&self.caps.metrics, crate::metrics::DbSystem::Mysql, &r);
+        Ok(r)
     }
 
     #[tracing::instrument(name = "spin_outbound_mysql.execute", skip(self, this, params), fields(otel.kind = "client", db.system.name = "mysql", otel.name = statement.as_str()))]
@@ -81,8 +84,11 @@ impl HostConnection for InstanceState {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let clock = crate::metrics::SqlClock::start(&self.caps.metrics, &statement);
         let conn = &mut self.table.get_mut(&this)?.0;
-        Ok(run(conn, &statement, params).await.map(drop))
+        let r = run(conn, &statement, params).await.map(drop);
+        clock.done(&self.caps.metrics, crate::metrics::DbSystem::Mysql, &r);
+        Ok(r)
     }
 
     async fn drop(&mut self, this: Resource<OpenConnection>) -> wasmtime::Result<()> {

@@ -62,6 +62,11 @@ impl Database {
         }
     }
 
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// How many connections to the file this host has opened.
     pub fn connections_opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
@@ -179,6 +184,25 @@ impl HostConnection for InstanceState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let clock = crate::metrics::SqlClock::start(&self.caps.metrics, &statement);
+        let r = self.sqlite_execute(this, statement, parameters).await?;
+        clock.done(&self.caps.metrics, crate::metrics::DbSystem::Sqlite, &r);
+        Ok(r)
+    }
+
+    async fn drop(&mut self, this: Resource<OpenConnection>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl InstanceState {
+    async fn sqlite_execute(
+        &mut self,
+        this: Resource<OpenConnection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
         // `spin`, as `InProcConnection::query`: the connection is opened here, on the executor,
         // and the statement runs on the blocking pool.
         if crate::telemetry::enabled() {
@@ -216,11 +240,6 @@ impl HostConnection for InstanceState {
                 result => return Ok(result.map_err(|e| Error::Io(e.to_string()))),
             }
         }
-    }
-
-    async fn drop(&mut self, this: Resource<OpenConnection>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
     }
 }
 

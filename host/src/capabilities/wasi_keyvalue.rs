@@ -16,6 +16,7 @@ use super::key_value::{KvStore, OpenStore};
 use crate::bindings::fermyon::spin2_0_0::key_value::Error as SpinError;
 use crate::bindings::wasi::keyvalue::atomics::{self, CasError};
 use crate::bindings::wasi::keyvalue::store::{self, Error, KeyResponse};
+use crate::metrics::{Clock, KvOp};
 use crate::state::InstanceState;
 
 /// A compare-and-swap in progress: the key, what `current` saw, and (Redis) the connection the
@@ -70,22 +71,38 @@ impl store::Host for InstanceState {
 impl store::HostBucket for InstanceState {
     #[tracing::instrument(name = "wasi_key_value.get", skip_all, fields(otel.kind = "client"))]
     async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(self.bucket(&this)?.get(&key).await.map_err(to_wasi))
+        let store = self.bucket(&this)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.get(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Get, &r);
+        Ok(r.map_err(to_wasi))
     }
 
     #[tracing::instrument(name = "wasi_key_value.set", skip_all, fields(otel.kind = "client"))]
     async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.bucket(&this)?.set(&key, &value).await.map_err(to_wasi))
+        let store = self.bucket(&this)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.set(&key, &value).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Set, &r);
+        Ok(r.map_err(to_wasi))
     }
 
     #[tracing::instrument(name = "wasi_key_value.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.bucket(&this)?.delete(&key).await.map_err(to_wasi))
+        let store = self.bucket(&this)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.delete(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Delete, &r);
+        Ok(r.map_err(to_wasi))
     }
 
     #[tracing::instrument(name = "wasi_key_value.exists", skip_all, fields(otel.kind = "client"))]
     async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(self.bucket(&this)?.exists(&key).await.map_err(to_wasi))
+        let store = self.bucket(&this)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.exists(&key).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Exists, &r);
+        Ok(r.map_err(to_wasi))
     }
 
     #[tracing::instrument(name = "wasi_key_value.list_keys", skip_all, fields(otel.kind = "client"))]
@@ -98,7 +115,11 @@ impl store::HostBucket for InstanceState {
         if cursor.is_some() {
             return Ok(Err(Error::Other("list_keys: cursor not supported".into())));
         }
-        let keys = self.bucket(&this)?.keys().await.map_err(to_wasi);
+        let store = self.bucket(&this)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let keys = store.keys().await;
+        clock.kv(&self.caps.metrics, &store, KvOp::GetKeys, &keys);
+        let keys = keys.map_err(to_wasi);
         Ok(keys.map(|keys| KeyResponse { keys, cursor: None }))
     }
 
@@ -119,7 +140,10 @@ impl atomics::HostCas for InstanceState {
     async fn current(&mut self, this: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let cas = self.table.get_mut(&this)?;
         let store = cas.store.clone();
-        let value = match store.cas_current(&cas.key, cas.conn.as_mut()).await {
+        let clock = Clock::start(&self.caps.metrics);
+        let value = store.cas_current(&cas.key, cas.conn.as_mut()).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::CasCurrent, &value);
+        let value = match value {
             Ok(v) => v,
             Err(e) => return Ok(Err(to_wasi(e))),
         };
@@ -141,7 +165,11 @@ impl atomics::Host for InstanceState {
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        Ok(self.bucket(&bucket)?.increment(&key, delta).await.map_err(to_wasi))
+        let store = self.bucket(&bucket)?;
+        let clock = Clock::start(&self.caps.metrics);
+        let r = store.increment(&key, delta).await;
+        clock.kv(&self.caps.metrics, &store, KvOp::Increment, &r);
+        Ok(r.map_err(to_wasi))
     }
 
     /// Spin's `swap`: on a lost race, a fresh CAS on the same key, with `current` already read,
@@ -149,10 +177,12 @@ impl atomics::Host for InstanceState {
     #[tracing::instrument(name = "spin_key_value.swap", skip_all, fields(otel.kind = "client"))]
     async fn swap(&mut self, this: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
         let mut cas = self.table.delete(this)?;
+        let clock = Clock::start(&self.caps.metrics);
         let swapped = cas
             .store
             .cas_swap(&cas.key, cas.seen.as_deref(), cas.conn.as_mut(), &value)
             .await;
+        clock.kv(&self.caps.metrics, &cas.store, KvOp::CasSwap, &swapped);
         match swapped {
             Ok(true) => Ok(Ok(())),
             Err(e) => Ok(Err(CasError::StoreError(to_wasi(e)))),
