@@ -11,6 +11,8 @@
 #                              # and on (every request checked, none refused), each profile
 #   bash bench/run.sh gzip     # feed-anon-30 and friend-list-100 without and with
 #                              # Accept-Encoding: gzip: bytes on the wire and req/s, each profile
+#   bash bench/run.sh metrics  # user-profile and feed-anon-30 with metrics off and with
+#                              # --metrics-listen on (scraped every second), each profile
 #
 # The app and its seed run with `limits_enabled=false`: the seed registers 100 users and the
 # load comes from one address, which is what the limits stop. `limits` mode measures their cost
@@ -298,6 +300,40 @@ limits_run() {
     done
 }
 
+# `bash bench/run.sh metrics`: what the metrics cost (docs/observability.md; target < 3%). Off
+# (no --metrics-listen: one Option check per recording point) and on, with /metrics scraped every
+# second as Prometheus would, each profile on its own seeded copy.
+metrics_run() {
+    local seed="$WORK/app-seed" p mode scrape_url scraper
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
+    seed_app "$SERVER_URL"
+    stop_server "$SERVER_PID"
+    for p in $PROFILES; do
+        hello_run "$p"
+        for mode in off on; do
+            rm -rf "$WORK/metrics-$p-$mode"
+            cp -a "$seed" "$WORK/metrics-$p-$mode"
+            scraper=""
+            if [[ "$mode" == off ]]; then
+                start_host "metrics-$p-$mode" "$ROOT/spin.toml" "$WORK/metrics-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
+            else
+                start_host "metrics-$p-$mode" "$ROOT/spin.toml" "$WORK/metrics-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF --metrics-listen 127.0.0.1:0
+                scrape_url="$(sed -n 's#^Metrics: \(http://[^ ]*\).*#\1#p' "$WORK/metrics-$p-$mode.log" | head -n1)"
+                [[ -n "$scrape_url" ]] || { log "no Metrics: line in $WORK/metrics-$p-$mode.log"; exit 1; }
+                while sleep 1; do curl -fsS -o /dev/null "$scrape_url" || true; done &
+                scraper=$!
+                PIDS+=("$scraper")
+            fi
+            PROFILE="$p"
+            check "$SERVER_URL/douyin/user/?token=$TOKEN" &&
+                bench_url "user-profile-metrics-$mode" "$SERVER_URL/douyin/user/?token=$TOKEN"
+            check "$SERVER_URL/douyin/feed/" && bench_url "feed-anon-30-metrics-$mode" "$SERVER_URL/douyin/feed/"
+            [[ -n "$scraper" ]] && stop_server "$scraper"
+            stop_server "$SERVER_PID"
+        done
+    done
+}
+
 # `bash bench/run.sh gzip`: the feed (30 videos) and the friend list of 100, without and with
 # `Accept-Encoding: gzip` (encoding.rs): bytes on the wire (the response body as sent) and
 # req/s, each profile on its own seeded copy.
@@ -484,7 +520,8 @@ case "$MODE" in
     app) app_run ;;
     limits) limits_run ;;
     gzip) gzip_run ;;
-    *) log "unknown mode $MODE (hello | app | limits | gzip)"; exit 2 ;;
+    metrics) metrics_run ;;
+    *) log "unknown mode $MODE (hello | app | limits | gzip | metrics)"; exit 2 ;;
 esac
 startup_run
 
