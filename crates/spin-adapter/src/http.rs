@@ -367,7 +367,11 @@ pub fn read_body(head: &RequestHead, req: IncomingRequest) -> Result<Vec<u8>, St
 
 const READ_CHUNK: u64 = 64 * 1024;
 
-/// Sends a JSON envelope as the response, with its length (no chunked framing).
+/// The response header every JSON envelope carries with its `status_code` (`0` on success).
+pub const STATUS_CODE_HEADER: &str = "tikspin-status-code";
+
+/// Sends a JSON envelope as the response, with its length (no chunked framing) and its
+/// `status_code` in [`STATUS_CODE_HEADER`].
 pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
     let plain = response.reply.body();
     // A body this large is sent gzipped to a client that takes it, so its representation
@@ -379,9 +383,17 @@ pub fn send_json(out: ResponseOutparam, response: JsonResponse) {
     let body = gzipped.as_deref().unwrap_or(plain);
     let mut length = itoa::Buffer::new();
     let mut retry = itoa::Buffer::new();
+    let mut code = itoa::Buffer::new();
     let mut headers = vec![
         ("content-type", Reply::CONTENT_TYPE.as_bytes()),
         ("content-length", length.format(body.len()).as_bytes()),
+        // The envelope's code where a runtime can see it without reading (or gunzipping) the
+        // body: the host's access log and metrics count business errors by it, and so can a
+        // proxy in front of real Spin (docs/api-decisions.md, "The status header").
+        (
+            STATUS_CODE_HEADER,
+            code.format(response.reply.status_code()).as_bytes(),
+        ),
     ];
     if gzipped.is_some() {
         headers.push(("content-encoding", b"gzip"));
