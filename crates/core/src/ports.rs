@@ -250,23 +250,13 @@ pub trait Kv {
     fn delete(&self, key: &str) -> Result<(), String>;
 }
 
-/// Compare-and-swap on the key-value store (`wasi:keyvalue/atomics` under Spin 3+), for
-/// state that concurrent requests update ([`crate::limits`]).
+/// Atomic increments on the key-value store (`wasi:keyvalue/atomics` under Spin 3+), for
+/// state that concurrent requests move forward ([`crate::limits`]).
 pub trait Atomics {
-    /// Starts a compare-and-swap on `key`.
-    fn cas(&self, key: &str) -> Result<Box<dyn Cas + '_>, String>;
     /// A plain read.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
-    /// A random number, to tag a write as this request's.
-    fn unique(&self) -> u64;
-}
-
-/// One compare-and-swap: [`Cas::current`], then [`Cas::swap`].
-pub trait Cas {
-    /// The key's value now (what the swap compares against).
-    fn current(&mut self) -> Result<Option<Vec<u8>>, String>;
-    /// Writes `value` unless the key changed since [`Cas::current`]: `Ok(false)` when it did.
-    fn swap(self: Box<Self>, value: &[u8]) -> Result<bool, String>;
+    /// Adds `delta` to the key's number (absent: 0) in one atomic step; the sum.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, String>;
 }
 
 /// Classifies a SQLite error message (from rusqlite or from Spin's `sqlite::Error`), so every

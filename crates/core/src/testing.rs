@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
-use crate::ports::{classify_sqlite_error, Atomics, Cas, Dialect, Kv, Rows, Sql, SqlError, Value};
+use crate::ports::{classify_sqlite_error, Atomics, Dialect, Kv, Rows, Sql, SqlError, Value};
 
 /// One SQLite connection, like one `spin_sdk::sqlite::Connection`: its own handle, waiting up
 /// to 5 s on a locked database (Spin's setting), one statement per call.
@@ -138,26 +138,28 @@ impl Kv for MemKv {
     }
 }
 
-/// [`Atomics`] in memory, with faults to order: swaps that lose a race, swaps that report
-/// success but write nothing (Spin's Redis swap after an aborted `WATCH`), an outage.
+/// [`Atomics`] in memory, stored as Spin's SQLite store does (8 bytes little-endian), with
+/// faults to order: a concurrent request's step landing between a read and an increment, an
+/// outage.
 #[derive(Default)]
 pub struct MemAtomics {
     kv: MemKv,
-    lose: std::sync::atomic::AtomicU32,
-    drop_writes: std::sync::atomic::AtomicU32,
+    interleave: Mutex<Option<(String, i64)>>,
     down: std::sync::atomic::AtomicBool,
-    counter: std::sync::atomic::AtomicU64,
 }
 
 impl MemAtomics {
-    pub fn lose_next_swaps(&self, n: u32) {
-        self.lose.store(n, std::sync::atomic::Ordering::SeqCst);
-    }
-    pub fn drop_next_writes(&self, n: u32) {
-        self.drop_writes.store(n, std::sync::atomic::Ordering::SeqCst);
+    /// The next increment of `key` first adds `delta` for "another request".
+    pub fn step_before_next_increment(&self, key: &str, delta: i64) {
+        *self.interleave.lock().unwrap() = Some((key.to_owned(), delta));
     }
     pub fn fail(&self, down: bool) {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// The key's number, if set.
+    pub fn value(&self, key: &str) -> Option<i64> {
+        let v = self.kv.get(key).ok()??;
+        Some(i64::from_le_bytes(v.try_into().ok()?))
     }
     fn up(&self) -> Result<(), String> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
@@ -166,59 +168,32 @@ impl MemAtomics {
             Ok(())
         }
     }
-}
-
-/// Takes one from a fault counter, if any is left.
-fn spend(counter: &std::sync::atomic::AtomicU32) -> bool {
-    use std::sync::atomic::Ordering::SeqCst;
-    counter.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
-}
-
-struct MemCas<'a> {
-    store: &'a MemAtomics,
-    key: String,
-    seen: Option<Option<Vec<u8>>>,
-}
-
-impl Cas for MemCas<'_> {
-    fn current(&mut self) -> Result<Option<Vec<u8>>, String> {
-        self.store.up()?;
-        let v = self.store.kv.get(&self.key)?;
-        self.seen = Some(v.clone());
-        Ok(v)
-    }
-    fn swap(self: Box<Self>, value: &[u8]) -> Result<bool, String> {
-        self.store.up()?;
-        if spend(&self.store.lose) {
-            return Ok(false);
-        }
-        if spend(&self.store.drop_writes) {
-            return Ok(true);
-        }
-        let mut map = self.store.kv.map.lock().map_err(|e| e.to_string())?;
-        if self.seen.as_ref() != Some(&map.get(&self.key).cloned()) {
-            return Ok(false);
-        }
-        map.insert(self.key.clone(), value.to_vec());
-        Ok(true)
+    fn add(&self, key: &str, delta: i64) -> Result<i64, String> {
+        let mut map = self.kv.map.lock().map_err(|e| e.to_string())?;
+        let old = match map.get(key) {
+            None => 0,
+            Some(v) => i64::from_le_bytes(
+                v.as_slice().try_into().map_err(|_| format!("{key}: not an 8-byte number"))?,
+            ),
+        };
+        let new = old.wrapping_add(delta);
+        map.insert(key.to_owned(), new.to_le_bytes().to_vec());
+        Ok(new)
     }
 }
 
 impl Atomics for MemAtomics {
-    fn cas(&self, key: &str) -> Result<Box<dyn Cas + '_>, String> {
-        self.up()?;
-        Ok(Box::new(MemCas {
-            store: self,
-            key: key.to_owned(),
-            seen: None,
-        }))
-    }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         self.up()?;
         self.kv.get(key)
     }
-    fn unique(&self) -> u64 {
-        self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, String> {
+        self.up()?;
+        let other = self.interleave.lock().unwrap().take_if(|(k, _)| k == key);
+        if let Some((_, step)) = other {
+            self.add(key, step)?;
+        }
+        self.add(key, delta)
     }
 }
 

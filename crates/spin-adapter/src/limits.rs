@@ -11,7 +11,7 @@ use std::cell::OnceCell;
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 use tikspin_core::api::ApiError;
 use tikspin_core::limits::{self, Action, Limits};
-use tikspin_core::ports::{Atomics, Cas};
+use tikspin_core::ports::Atomics;
 use tikspin_core::{Env, Params};
 
 use crate::config::var;
@@ -111,33 +111,12 @@ impl SpinAtomics {
     }
 }
 
-struct SpinCas(atomics::Cas);
-
-impl Cas for SpinCas {
-    fn current(&mut self) -> Result<Option<Vec<u8>>, String> {
-        self.0.current().map_err(|e| format!("{e:?}"))
-    }
-
-    fn swap(self: Box<Self>, value: &[u8]) -> Result<bool, String> {
-        match atomics::swap(self.0, value) {
-            Ok(()) => Ok(true),
-            Err(atomics::CasError::CasFailed(_)) => Ok(false),
-            Err(atomics::CasError::StoreError(e)) => Err(format!("{e:?}")),
-        }
-    }
-}
-
 impl Atomics for SpinAtomics {
-    fn cas(&self, key: &str) -> Result<Box<dyn Cas + '_>, String> {
-        let cas = atomics::Cas::new(self.bucket()?, key).map_err(|e| format!("{e:?}"))?;
-        Ok(Box::new(SpinCas(cas)))
-    }
-
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         self.bucket()?.get(key).map_err(|e| format!("{e:?}"))
     }
 
-    fn unique(&self) -> u64 {
-        wasi::random::random::get_random_u64()
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, String> {
+        atomics::increment(self.bucket()?, key, delta).map_err(|e| format!("{e:?}"))
     }
 }
