@@ -11,6 +11,7 @@
 //! - [`fixtures`]: the test videos (`tests/fixtures`) and a JPEG decoder for their covers.
 //! - [`soak`]: the long mixed-load run (`bench/soak`, and a short one in CI).
 //! - [`seed`]: the large data set (`bench/seed`) and its counter check.
+//! - [`viral`]: one video everybody likes and unlikes at once (`bench/viral`, briefly in CI).
 
 pub mod api;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod otlp;
 pub mod seed;
 pub mod servers;
 pub mod soak;
+pub mod viral;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> std::path::PathBuf {
