@@ -4,7 +4,7 @@
 //! - every file but `index.html` gets a content-hashed name (`app.js` → `app.3f2a…c1.js`), so it
 //!   can be cached forever (`immutable`): a change makes a new name;
 //! - `index.html` is rewritten to reference the hashed names; it is the one file browsers
-//!   revalidate (its ETag is its own hash);
+//!   revalidate (its ETag is its own hash, with the upload limit the component renders into it);
 //! - text files are gzipped here, once, at the best level, instead of per request.
 //!
 //! Writes `$OUT_DIR/assets.rs`: `static FILES: &[File]`, the bodies as `include_bytes!` of files
@@ -32,6 +32,12 @@ fn main() {
     assert!(names.iter().any(|n| n == "index.html"), "static/index.html is missing");
 
     let mut index = read(&dir.join("index.html"));
+    // The one value the component renders into the page per request (src/lib.rs).
+    assert_eq!(
+        index.matches("{{max_upload_mb}}").count(),
+        1,
+        "static/index.html must hold {{{{max_upload_mb}}}} once"
+    );
     let mut table = String::new();
     for name in names.iter().filter(|n| *n != "index.html") {
         println!("cargo:rerun-if-changed={}", dir.join(name).display());

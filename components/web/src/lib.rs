@@ -2,7 +2,11 @@
 //! and answers the API's JSON 404 unless it is one of the client's files).
 //!
 //! - `/`: `index.html`, revalidated on every load (`no-cache` with an ETag, 304 when unchanged),
-//!   so a deployment is seen at once;
+//!   so a deployment is seen at once. It is rendered per request with the app's upload limit
+//!   (`max_upload_mb`, in a `<meta>`), so the page can refuse a file over it before sending a
+//!   byte: a request refused by its declared size is answered before its body is read, and the
+//!   runtime (this host, like Spin's hyper) then closes the connection, so the browser sees no
+//!   answer. The ETag covers the template and the value; the gzip is made per request;
 //! - `/assets/<name>.<hash>.<ext>`: everything else, named by content, cached for a year as
 //!   `immutable`;
 //! - text in gzip when the request accepts it (precompressed by `build.rs`);
@@ -28,6 +32,9 @@ struct File {
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
+/// Where `index.html` (the template) takes the upload limit; `build.rs` checks it is there once.
+const MAX_UPLOAD_MB: &str = "{{max_upload_mb}}";
+
 #[http_component]
 fn web(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::from_incoming(&req);
@@ -45,18 +52,28 @@ fn web(req: IncomingRequest, out: ResponseOutparam) {
     } else {
         "no-cache"
     };
-    let csp = if file.content_type.starts_with("text/html") {
+    let page = file.path == "/";
+    let csp = if page {
         content_security_policy()
     } else {
         String::new()
     };
+    // The page: the template with the limit, tagged by both.
+    let (rendered, etag) = if page {
+        let mb = max_upload_mb();
+        let tag = format!("{}-{mb}\"", file.etag.trim_end_matches('"'));
+        let html = std::str::from_utf8(file.body).unwrap_or_default();
+        (Some(html.replacen(MAX_UPLOAD_MB, &mb.to_string(), 1)), tag)
+    } else {
+        (None, file.etag.to_string())
+    };
     let mut headers: Vec<(&str, &[u8])> = vec![
         ("content-type", file.content_type.as_bytes()),
         ("cache-control", cache.as_bytes()),
-        ("etag", file.etag.as_bytes()),
+        ("etag", etag.as_bytes()),
         ("x-content-type-options", b"nosniff"),
     ];
-    if !csp.is_empty() {
+    if page {
         headers.push(("content-security-policy", csp.as_bytes()));
         headers.push(("referrer-policy", b"same-origin"));
     }
@@ -65,13 +82,24 @@ fn web(req: IncomingRequest, out: ResponseOutparam) {
     }
     if head
         .header("if-none-match")
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == file.etag || t.trim() == "*"))
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
         return send(out, 304, &headers, &[]);
     }
-    let (body, gzipped) = match file.gzip {
-        Some(gz) if accepts_gzip(head.header("accept-encoding").unwrap_or_default()) => (gz, true),
-        _ => (file.body, false),
+    let wants_gzip =
+        file.gzip.is_some() && accepts_gzip(head.header("accept-encoding").unwrap_or_default());
+    // The page is gzipped here (level 1: it is small), the assets were at build time.
+    let compressed = match &rendered {
+        Some(html) if wants_gzip => tikspin_spin::encoding::gzip(html.as_bytes()),
+        _ => None,
+    };
+    let (body, gzipped): (&[u8], bool) = match (&rendered, &compressed) {
+        (Some(_), Some(gz)) => (gz, true),
+        (Some(html), None) => (html.as_bytes(), false),
+        (None, _) => match file.gzip {
+            Some(gz) if wants_gzip => (gz, true),
+            _ => (file.body, false),
+        },
     };
     if gzipped {
         headers.push(("content-encoding", b"gzip"));
@@ -80,6 +108,15 @@ fn web(req: IncomingRequest, out: ResponseOutparam) {
     headers.push(("content-length", length.as_bytes()));
     let body = if head.method == Method::Head { &[][..] } else { body };
     send(out, 200, &headers, body);
+}
+
+/// The upload limit in MB as the video component reads it (`components/video/src/publish.rs`:
+/// a whole number, 100 when unset or not one), so the page refuses exactly what it would.
+fn max_upload_mb() -> u64 {
+    variables::get("max_upload_mb")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(100)
 }
 
 /// Whether `Accept-Encoding` allows gzip: listed (or `*`) with a non-zero q (RFC 9110 §12.5.3).

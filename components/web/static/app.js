@@ -17,6 +17,7 @@ const TEXT = {
     likesGot: 'Likes', empty: 'Nothing here yet', noFriends: 'No friends yet: friends are people you follow who follow you back.',
     message: 'Message…', you: 'You: ', offline: 'Offline: retrying…', back: 'Back', loginFirst: 'Log in first',
     sessionExpired: 'Your session expired; please log in again.', networkError: 'Network error, please retry.',
+    uploadCut: 'The upload was interrupted (network error): nothing was published. Please retry.',
     chooseFile: 'Choose a video file', feedEmpty: 'No videos yet', loading: 'Loading…', play: 'Play',
     profileOf: 'Profile of {0}', skip: 'Skip to content', feedLabel: 'Video feed, use arrow keys to move',
   },
@@ -31,6 +32,7 @@ const TEXT = {
     likesGot: '获赞', empty: '这里还什么都没有', noFriends: '还没有朋友：互相关注的人会出现在这里。',
     message: '发消息…', you: '我：', offline: '网络已断开，正在重试…', back: '返回', loginFirst: '请先登录',
     sessionExpired: '登录已过期，请重新登录。', networkError: '网络错误，请重试。',
+    uploadCut: '上传中断（网络错误）：没有发布任何内容，请重试。',
     chooseFile: '请选择视频文件', feedEmpty: '还没有视频', loading: '加载中…', play: '播放',
     profileOf: '{0} 的主页', skip: '跳到内容', feedLabel: '视频流，用方向键切换',
   },
@@ -402,6 +404,9 @@ function openComments(v, setCount) {
   }
   get('/douyin/comment/list/', { video_id: v.id }).then((r) => {
     list.replaceChildren(...r.comment_list.map(row));
+    // The list is the truth (others may have commented meanwhile) unless it is a full page: the
+    // API lists the newest 500.
+    if (r.comment_list.length < 500) { count = r.comment_list.length; setCount(count); }
     if (!r.comment_list.length) list.append(h('li', { class: 'empty' }, t('noComments')));
   }, report);
 }
@@ -438,6 +443,12 @@ const pending = {
   all() { try { return JSON.parse(localStorage.getItem(PENDING) || '[]'); } catch (_) { return []; } },
   save(ids) { localStorage.setItem(PENDING, JSON.stringify(ids.slice(-20))); },
 };
+// The app's upload limit in MB (max_upload_mb, rendered into the page by the web component), read
+// when a file is sent; null if the page has none.
+function uploadLimitMb() {
+  const v = document.querySelector('meta[name="tikspin-max-upload-mb"]')?.content || '';
+  return /^\d+$/.test(v) ? Number(v) : null;
+}
 async function publishView(view) {
   const file = h('input', { name: 'data', type: 'file', accept: 'video/mp4,video/quicktime,.mp4,.mov', required: true });
   const title = h('input', { name: 'title', required: true, maxlength: 100 });
@@ -449,6 +460,14 @@ async function publishView(view) {
     ev.preventDefault();
     error.textContent = '';
     if (!file.files[0]) { error.textContent = t('chooseFile'); return; }
+    // Over the app's limit: refused here, with the API's own words, before a byte is sent (the
+    // server refuses such a request from its declared size without reading it, and the
+    // connection then closes, so the browser would only see a network error).
+    const limitMb = uploadLimitMb();
+    if (limitMb !== null && file.files[0].size > limitMb * 1024 * 1024) {
+      error.textContent = `the video is too large: the limit is ${Math.max(1, limitMb)} MB`;
+      return;
+    }
     // The works before, so the new one can be told apart and shown as processing.
     let before = [];
     try { before = (await get('/douyin/publish/list/', { user_id: session.userId })).video_list.map((v) => v.id); } catch (e) { error.textContent = e.message; return; }
@@ -477,7 +496,7 @@ async function publishView(view) {
     submit.disabled = false;
     let reply = null;
     try { reply = text && JSON.parse(text); } catch (_) { reply = null; }
-    if (!reply) { error.textContent = t('networkError'); status.textContent = ''; return; }
+    if (!reply) { error.textContent = t('uploadCut'); status.textContent = ''; progress.hidden = true; return; }
     if (reply.status_code !== 0) { error.textContent = reply.status_msg; status.textContent = ''; return; }
     progress.value = 100;
     status.textContent = `${t('uploading', 100)} ${t('uploaded')}`;
@@ -514,7 +533,10 @@ async function profileView(view, userId) {
   const stat = (n, label, key) => h('li', { 'data-count': key }, h('b', {}, n), label);
   view.replaceChildren(h('div', { class: 'page profile' },
     h('div', { class: 'profile-head' }, avatar(user),
-      h('div', {}, h('h1', {}, user.name), followButton(user),
+      h('div', {}, h('h1', {}, user.name), followButton(user, (u) => {
+        user.follower_count += u.is_follow ? 1 : -1;
+        view.querySelector('[data-count=follower_count] b').textContent = user.follower_count;
+      }),
         own ? h('button', { class: 'btn ghost', type: 'button', id: 'logout', onclick: () => { session.clear(); me = null; location.hash = '#/'; } }, t('logout')) : null)),
     h('ul', { class: 'counts' },
       stat(user.follow_count, t('following'), 'follow_count'), stat(user.follower_count, t('followers'), 'follower_count'),
