@@ -13,6 +13,9 @@
 #                              # Accept-Encoding: gzip: bytes on the wire and req/s, each profile
 #   bash bench/run.sh metrics  # user-profile and feed-anon-30 with metrics off and with
 #                              # --metrics-listen on (scraped every second), each profile
+#   bash bench/run.sh telemetry  # user-profile and feed-anon-30 with telemetry off and with OTLP
+#                              # traces on (http/protobuf to a local sink, tests/src/bin/otlp-sink.rs),
+#                              # each profile; the sink's span count is logged at the end
 #
 # The app and its seed run with `limits_enabled=false`: the seed registers 100 users and the
 # load comes from one address, which is what the limits stop. `limits` mode measures their cost
@@ -42,6 +45,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 HOST_BIN="${TIKSPIN_BIN:-$TARGET_DIR/release/tikspin}"
 NATIVE_BIN="$TARGET_DIR/release/tikspin-bench-native-hello"
 HELLO_WASM="$TARGET_DIR/wasm32-wasip2/release/tikspin_bench_hello.wasm"
+SINK_BIN="$TARGET_DIR/release/otlp-sink"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
@@ -77,6 +81,9 @@ build() {
         log "WARNING: native-hello build failed; using the existing $NATIVE_BIN"
     cargo build --target wasm32-wasip2 --release -p tikspin-bench-hello >&2 ||
         log "WARNING: hello component build failed; using the existing $HELLO_WASM"
+    if [[ "$MODE" == telemetry ]]; then
+        cargo build --release --bin otlp-sink >&2 || log "WARNING: otlp-sink build failed; using the existing $SINK_BIN"
+    fi
     if [[ "$MODE" == app ]]; then
         "$HOST_BIN" build --from "$ROOT/spin.toml" >&2 || log "WARNING: app build failed; using existing components"
     fi
@@ -362,6 +369,38 @@ gzip_run() {
     done
 }
 
+# `bash bench/run.sh telemetry`: what tracing costs. Off (no OTEL_* variable: no subscriber,
+# host/src/telemetry) and on, exporting every span over OTLP http/protobuf to a local sink that
+# decodes nothing but the span count; each profile on its own seeded copy.
+telemetry_run() {
+    local seed="$WORK/app-seed" p mode sink_url sink_pid
+    [[ -x "$SINK_BIN" ]] || { log "missing $SINK_BIN (cargo build --release --bin otlp-sink)"; exit 1; }
+    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
+    seed_app "$SERVER_URL"
+    stop_server "$SERVER_PID"
+    start_server otlp-sink "$SINK_BIN"
+    sink_url="$SERVER_URL" sink_pid="$SERVER_PID"
+    for p in $PROFILES; do
+        hello_run "$p"
+        for mode in off traces; do
+            rm -rf "$WORK/telemetry-$p-$mode"
+            cp -a "$seed" "$WORK/telemetry-$p-$mode"
+            if [[ "$mode" == off ]]; then
+                start_host "telemetry-$p-$mode" "$ROOT/spin.toml" "$WORK/telemetry-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
+            else
+                OTEL_EXPORTER_OTLP_ENDPOINT="$sink_url" start_host "telemetry-$p-$mode" "$ROOT/spin.toml" "$WORK/telemetry-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
+            fi
+            PROFILE="$p"
+            check "$SERVER_URL/douyin/user/?token=$TOKEN" &&
+                bench_url "user-profile-$mode" "$SERVER_URL/douyin/user/?token=$TOKEN"
+            check "$SERVER_URL/douyin/feed/" && bench_url "feed-anon-30-$mode" "$SERVER_URL/douyin/feed/"
+            stop_server "$SERVER_PID"
+        done
+    done
+    stop_server "$sink_pid"
+    log "$(tail -n1 "$WORK/otlp-sink.log")"
+}
+
 # hello_run PROFILE: the trivial component on that profile.
 hello_run() {
     start_host "hello-$1" "$ROOT/bench/hello/spin.toml" "$WORK/hello-$1" --profile "$1"
@@ -521,7 +560,8 @@ case "$MODE" in
     limits) limits_run ;;
     gzip) gzip_run ;;
     metrics) metrics_run ;;
-    *) log "unknown mode $MODE (hello | app | limits | gzip | metrics)"; exit 2 ;;
+    telemetry) telemetry_run ;;
+    *) log "unknown mode $MODE (hello | app | limits | gzip | telemetry | metrics)"; exit 2 ;;
 esac
 startup_run
 

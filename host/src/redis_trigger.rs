@@ -136,6 +136,7 @@ impl Subscriber {
     /// (crates/trigger-redis/src/lib.rs, `Subscriber::handle_message`).
     #[tracing::instrument(name = "spin_trigger_redis.handle_message", skip_all, fields(otel.name = format!("{channel} receive"), otel.kind = "consumer", messaging.operation = "receive", messaging.system = "redis"))]
     async fn handle(&self, app: &Arc<App>, channel: &str, payload: &[u8]) {
+        crate::telemetry::link_message(payload);
         let Some(components) = self.channels.get(channel) else {
             return;
         };

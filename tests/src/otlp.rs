@@ -55,6 +55,10 @@ pub struct OtherRequest {
 
 #[derive(Default)]
 struct Received {
+    /// Keep the spans (tests), or only count them (the benchmark's sink, which would otherwise
+    /// hold every span of a run).
+    keep: bool,
+    count: u64,
     spans: Vec<SpanRecord>,
     other: Vec<OtherRequest>,
 }
@@ -68,10 +72,22 @@ pub struct OtlpReceiver {
 
 impl OtlpReceiver {
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+        Self::start_on("127.0.0.1:0", true)
+    }
+
+    /// A receiver that counts spans and keeps none (`bench/run.sh telemetry`).
+    pub fn start_counting(addr: &str) -> Self {
+        Self::start_on(addr, false)
+    }
+
+    fn start_on(addr: &str, keep: bool) -> Self {
+        let listener = std::net::TcpListener::bind(addr).expect("bind the receiver");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Received::default()));
+        let received = Arc::new(Mutex::new(Received {
+            keep,
+            ..Received::default()
+        }));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = received.clone();
         let thread = std::thread::spawn(move || {
@@ -116,6 +132,11 @@ impl OtlpReceiver {
 
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.received.lock().unwrap().spans.clone()
+    }
+
+    /// Spans received so far, kept or not.
+    pub fn count(&self) -> u64 {
+        self.received.lock().unwrap().count
     }
 
     pub fn other_requests(&self) -> Vec<OtherRequest> {
@@ -238,6 +259,16 @@ fn grpc_ok() -> Response<Body> {
 
 fn record(received: &Mutex<Received>, export: ExportTraceServiceRequest, protocol: &'static str) {
     let mut out = received.lock().unwrap();
+    if !out.keep {
+        let n: usize = export
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .map(|ss| ss.spans.len())
+            .sum();
+        out.count += n as u64;
+        return;
+    }
     for rs in export.resource_spans {
         let service_name = rs
             .resource
@@ -250,6 +281,7 @@ fn record(received: &Mutex<Received>, export: ExportTraceServiceRequest, protoco
                 let kind = opentelemetry_proto::tonic::trace::v1::span::SpanKind::try_from(s.kind)
                     .map(|k| k.as_str_name().to_string())
                     .unwrap_or_else(|_| s.kind.to_string());
+                out.count += 1;
                 out.spans.push(SpanRecord {
                     trace_id: hex(&s.trace_id),
                     span_id: hex(&s.span_id),

@@ -405,3 +405,86 @@ fn grpc_delivers_the_same_spans() {
     assert!(spans.iter().all(|s| s.protocol == "grpc"));
     server_and_exec(&spans, "GET", "/douyin/feed/...", "/douyin/feed/", "video");
 }
+
+/// crates/trigger-redis/src/lib.rs (`spin_trigger_redis.handle_message`, renamed
+/// `<channel> receive`, a consumer span with `messaging.*`).
+const REDIS_MESSAGE_KIND: &str = "SPAN_KIND_CONSUMER";
+
+#[test]
+fn the_workers_span_for_a_cover_job_links_to_the_publishing_request() {
+    use tikspin_e2e::harness::manifest_for;
+    use tikspin_e2e::servers::RedisServer;
+    let receiver = OtlpReceiver::start();
+    let redis = RedisServer::start().expect("redis-server");
+    let channel = "traced-jobs";
+    let variables = [
+        ("redis_address", redis.url()),
+        ("jobs_channel", channel.to_string()),
+    ];
+    let variables: Vec<(String, String)> = variables
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let host = TestHost::start(HostConfig {
+        manifest: manifest_for(&variables),
+        variables,
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ],
+        ..HostConfig::default()
+    });
+    let user = register(&host.client, "traces-job");
+    let trace = "8bf92f3577b34da6a3ce929d0e0e473a";
+    expect_ok(&publish(&host, &user, trace));
+
+    // The publish's own trace shows the job going out: the app's `PUBLISH` through
+    // `spin_outbound_redis.execute` (crates/factor-outbound-redis/src/host.rs, named by its command).
+    let spans = receiver
+        .wait_for_trace(trace, WAIT, |spans| {
+            spans.iter().any(|s| s.name == "PUBLISH")
+        })
+        .unwrap_or_else(|| panic!("no PUBLISH span; host log:\n{}", host.log()));
+    let publish_span = one(&spans, "PUBLISH span", |s| s.name == "PUBLISH");
+    assert_eq!(publish_span.kind, CLIENT);
+    assert_eq!(publish_span.attr("db.system.name"), Some("redis"));
+    assert_eq!(publish_span.attr("command"), Some("PUBLISH"));
+    assert!(
+        publish_span.attr("arguments").is_none(),
+        "values are not recorded"
+    );
+
+    // The worker's message: a trace of its own, linked to the caller of the publish.
+    let mut worker = None;
+    assert!(
+        tikspin_e2e::wait_until(WAIT, || {
+            worker = receiver
+                .spans()
+                .into_iter()
+                .find(|s| s.kind == REDIS_MESSAGE_KIND && s.name == format!("{channel} receive"));
+            worker.is_some()
+        }),
+        "no worker span; host log:\n{}",
+        host.log()
+    );
+    let worker = worker.unwrap();
+    assert_eq!(worker.attr("messaging.system"), Some("redis"));
+    assert_eq!(worker.attr("messaging.operation"), Some("receive"));
+    assert_eq!(
+        worker.links,
+        vec![(trace.to_string(), CALLER_SPAN.to_string())]
+    );
+    // Its own host calls (the cover job's statements) are under it.
+    let worker_trace = worker.trace_id.clone();
+    let calls = receiver
+        .wait_for_trace(&worker_trace, WAIT, |spans| {
+            spans
+                .iter()
+                .any(|s| s.name.contains("jobs") && s.attr("db.system.name") == Some("sqlite"))
+        })
+        .unwrap_or_else(|| panic!("the cover job's statements are not in the worker's trace"));
+    assert!(calls
+        .iter()
+        .filter(|s| s.span_id != worker.span_id)
+        .all(|s| !s.parent_span_id.is_empty()));
+}

@@ -33,7 +33,8 @@ pub async fn publish(head: &RequestHead, req: IncomingRequest) -> JsonResponse {
     match run(&env, &blobs, head, req).await {
         Ok(created) => {
             let (redis, channel) = (var("redis_address"), var("jobs_channel"));
-            jobs::dispatch(&env, &blobs, created.job_id, &redis, &channel).await;
+            let trace = head.header("traceparent");
+            jobs::dispatch(&env, &blobs, created.job_id, &redis, &channel, trace).await;
             jobs::redrive_stranded(&env, &blobs, &redis, &channel).await;
             json(200, Reply::ok(Empty::default()))
         }

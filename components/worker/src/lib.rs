@@ -28,9 +28,8 @@ async fn on_message(message: Bytes) -> anyhow::Result<()> {
         eprintln!("sweep ran {n} job(s)");
         return Ok(());
     }
-    let job_id: i64 = text
-        .parse()
-        .map_err(|_| anyhow::anyhow!("not a job id: {text:?}"))?;
+    // `<id>` or `<id> <traceparent>` (the host's span links to the trace; the id is all we need).
+    let job_id = jobs::job_id_of(&text).ok_or_else(|| anyhow::anyhow!("not a job id: {text:?}"))?;
     let ran = jobs::run_job(&env, &blobs, job_id).await;
     // After a restart the first messages are the first chance to notice jobs stranded under the
     // dead worker's leases.

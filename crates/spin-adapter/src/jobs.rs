@@ -212,15 +212,20 @@ async fn finish(
 /// (Redis answers 0 receivers: the worker is between subscriptions after a Redis restart, or not
 /// running), falls back to running the job inline — the row is pending either way, so the job is
 /// never lost, and this way it is not late either.
+///
+/// `trace` is the publishing request's W3C `traceparent`, if it came with a well-formed one: it
+/// rides after the job id (`<id> <traceparent>`) so that the worker's span can link to the
+/// request's trace (docs/observability.md, "Traces"). The worker reads the first word only.
 pub async fn dispatch(
     env: &Env<'_>,
     blobs: &BlobStore,
     job_id: i64,
     redis_address: &str,
     channel: &str,
+    trace: Option<&str>,
 ) {
     if !redis_address.is_empty() {
-        match publish(redis_address, channel, job_id) {
+        match publish(redis_address, channel, &job_message(job_id, trace)) {
             Ok(receivers) if receivers > 0 => return,
             Ok(_) => {
                 eprintln!("job {job_id}: no worker is listening on {channel}; running it inline")
@@ -235,9 +240,34 @@ pub async fn dispatch(
     }
 }
 
-/// `PUBLISH channel job_id`, returning how many subscribers received it (Spin's `publish` does
+/// The job message: the id, then the `traceparent` when it has the W3C shape (version `00`,
+/// 32 and 16 lower-case hex digits, flags), so nothing else from a header reaches the queue.
+pub fn job_message(job_id: i64, trace: Option<&str>) -> String {
+    match trace.filter(|t| is_traceparent(t)) {
+        Some(t) => format!("{job_id} {t}"),
+        None => job_id.to_string(),
+    }
+}
+
+fn is_traceparent(t: &str) -> bool {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let parts: Vec<&str> = t.split('-').collect();
+    matches!(parts.as_slice(), ["00", trace, span, flags]
+        if hex(trace, 32) && hex(span, 16) && hex(flags, 2))
+}
+
+/// The job id a message names (its first word), whatever follows it.
+pub fn job_id_of(message: &str) -> Option<i64> {
+    message.split_whitespace().next()?.parse().ok()
+}
+
+/// `PUBLISH channel message`, returning how many subscribers received it (Spin's `publish` does
 /// not say; `execute` returns Redis's own reply).
-fn publish(redis_address: &str, channel: &str, job_id: i64) -> Result<i64, String> {
+fn publish(redis_address: &str, channel: &str, message: &str) -> Result<i64, String> {
     use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
     let reply = Connection::open(redis_address)
         .and_then(|c| {
@@ -245,7 +275,7 @@ fn publish(redis_address: &str, channel: &str, job_id: i64) -> Result<i64, Strin
                 "PUBLISH",
                 &[
                     RedisParameter::Binary(channel.as_bytes().to_vec()),
-                    RedisParameter::Binary(job_id.to_string().into_bytes()),
+                    RedisParameter::Binary(message.as_bytes().to_vec()),
                 ],
             )
         })
@@ -299,6 +329,6 @@ pub async fn redrive_stranded(
     };
     for job_id in stranded {
         eprintln!("job {job_id}: stranded; re-driving it");
-        dispatch(env, blobs, job_id, redis_address, channel).await;
+        dispatch(env, blobs, job_id, redis_address, channel, None).await;
     }
 }

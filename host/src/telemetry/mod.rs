@@ -221,6 +221,32 @@ pub fn current_trace_id() -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
+/// A message whose last word is a W3C `traceparent` (the app sends `<job id> <traceparent>`)
+/// gets a link from the current span (the Redis trigger's) to that trace. An extra of this host:
+/// Spin's trigger never reads a payload, and its components cannot see their own trace context
+/// without `--experimental-wasi-otel`, so under Spin the worker's span stands alone. A link, not
+/// a parent, as the messaging conventions have it for a consumer.
+pub fn link_message(payload: &[u8]) {
+    if !enabled() {
+        return;
+    }
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let Some(last) = std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| text.split_whitespace().last())
+    else {
+        return;
+    };
+    let carrier = std::collections::HashMap::from([("traceparent".to_string(), last.to_string())]);
+    let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    let linked = cx.span().span_context().clone();
+    if linked.is_valid() {
+        tracing::Span::current().add_link(linked);
+    }
+}
+
 /// `server.address`, `server.port` and `db.namespace` of a database URL on the current span, as
 /// Spin's `record_address_fields` (crates/factor-outbound-networking): never the user or the
 /// password.
