@@ -70,6 +70,8 @@ pub struct Options {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// OTLP metrics export, from Spin's variables (`crate::metrics::otlp::Config::from_env`).
     pub metrics_otlp: Option<crate::metrics::otlp::Config>,
+    /// The access log (`<state-dir>/logs/access.log`, rotated; see [`crate::access_log`]).
+    pub access_log: crate::access_log::Config,
 }
 
 pub struct LoadedComponent {
@@ -92,6 +94,8 @@ pub struct App {
     pub services: Arc<Services>,
     pub limits: Limits,
     pub instance_slots: Arc<tokio::sync::Semaphore>,
+    /// `None` with `--access-log off`.
+    pub access_log: Option<Arc<crate::access_log::AccessLog>>,
 }
 
 impl App {
@@ -339,6 +343,10 @@ impl App {
                 opts.limits.max_concurrent_instances as usize,
             )),
             limits: opts.limits.clone(),
+            access_log: crate::access_log::AccessLog::start(
+                &opts.access_log,
+                &opts.state_dir.join("logs"),
+            )?,
         })
     }
 

@@ -112,6 +112,10 @@ fn plain(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> 
 #[derive(Default)]
 pub struct RequestContext {
     pub metrics: crate::metrics::HttpRequest,
+    /// `x-request-id` of the response and of every log line about the request.
+    pub request_id: String,
+    /// The access log's line, while the log is on; [`respond`] adds the route and component.
+    pub access: Option<crate::access_log::Entry>,
 }
 
 async fn handle(
@@ -119,15 +123,38 @@ async fn handle(
     req: Request<Incoming>,
     client: SocketAddr,
 ) -> Response<HyperOutgoingBody> {
-    let mut cx = RequestContext::default();
-    let Some(metrics) = app.services.metrics.clone() else {
-        return respond(app, req, client, &mut cx).await;
+    let trace_id = crate::telemetry::current_trace_id();
+    let request_id = crate::access_log::request_id(req.headers(), trace_id.as_deref());
+    let access_log = app.access_log.clone();
+    let access = access_log
+        .as_ref()
+        .map(|_| crate::access_log::Entry::start(&req, client, &request_id, trace_id));
+    let mut cx = RequestContext {
+        request_id,
+        access,
+        ..RequestContext::default()
     };
-    cx.metrics = metrics.start_http(req.method(), req.uri().path());
-    let resp = respond(app, req, client, &mut cx).await;
-    let code = crate::metrics::business::envelope_code(resp.headers());
-    metrics.record_http(&cx.metrics, resp.status().as_u16(), code);
-    resp
+    let mut resp = match app.services.metrics.clone() {
+        None => respond(app, req, client, &mut cx).await,
+        Some(metrics) => {
+            cx.metrics = metrics.start_http(req.method(), req.uri().path());
+            let resp = respond(app, req, client, &mut cx).await;
+            let code = crate::metrics::business::envelope_code(resp.headers());
+            metrics.record_http(&cx.metrics, resp.status().as_u16(), code);
+            resp
+        }
+    };
+    // Valid ids are token characters, fresh ones hex: always a valid header value.
+    if let Ok(id) = HeaderValue::from_str(&cx.request_id) {
+        resp.headers_mut()
+            .insert(crate::access_log::REQUEST_ID_HEADER, id);
+    }
+    match (access_log, cx.access) {
+        (Some(log), Some(entry)) => {
+            crate::access_log::wrap(log, entry, resp).map(|body| body.boxed_unsync())
+        }
+        _ => resp,
+    }
 }
 
 async fn respond(
@@ -165,6 +192,10 @@ async fn respond(
     };
     if let Some(m) = &app.components[component_id].caps.metrics {
         cx.metrics.routed(m, &matched.raw_route);
+    }
+    if let Some(entry) = cx.access.as_mut() {
+        entry.route = Some(matched.raw_route.clone());
+        entry.component = Some(component_id.to_string());
     }
     crate::telemetry::http::record_route(&method_name, &matched.raw_route);
     let content_length = req
@@ -227,7 +258,7 @@ async fn respond(
     let report_memory = app.limits.report_instance_memory.then(|| {
         (
             logs.clone(),
-            format!("{method} {path}", method = method_name),
+            format!("{method_name} {path} [{}]", cx.request_id),
         )
     });
     let metrics = component.caps.metrics.clone();
@@ -270,7 +301,10 @@ async fn respond(
                 Err(e) => format!("{e}"),
             };
             crate::telemetry::http::record_error(&why);
-            logs.host_error(&format!("request {path} failed: {why}"));
+            logs.host_error(&format!(
+                "request {path} [{id}] failed: {why}",
+                id = cx.request_id
+            ));
             empty(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }

@@ -12,11 +12,13 @@
 //!   outbound http).
 //! - [`http_trigger`], [`redis_trigger`]: the two triggers.
 //! - [`metrics`]: the metrics of docs/observability.md and the `--metrics-listen` endpoint.
+//! - [`access_log`]: `x-request-id` and the JSON access log.
 //! - [`server`]: start and stop a running app (used by the CLI and the tests).
 //! - [`telemetry`]: OTLP traces shaped as Spin's, on when the `OTEL_*` variables say so.
 //! - [`profile`]: the two cost profiles (`spin`, the default, pays what Spin pays; `fast`), and
 //!   the process allocator that goes with them.
 
+pub mod access_log;
 pub mod app;
 pub mod bindings;
 pub mod builder;

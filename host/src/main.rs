@@ -94,6 +94,16 @@ struct UpArgs {
     /// app's address). Off by default; docs/observability.md lists the metrics.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// The JSON access log, one line per request: `on` (console unless `--quiet`, and
+    /// `<state-dir>/logs/access.log`) or `off`.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    access_log: String,
+    /// Rotate `access.log` when it would pass this many KiB (default 64 MiB).
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    access_log_max_kib: u64,
+    /// Rotated access logs kept (`access.log.1` … `.N`).
+    #[arg(long, default_value_t = 4)]
+    access_log_keep: usize,
     /// Shorthand for `--profile fast`.
     #[arg(long, conflicts_with = "profile")]
     fast: bool,
@@ -174,6 +184,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         profile,
         metrics_listen: args.metrics_listen,
         metrics_otlp: tikspin_host::metrics::otlp::Config::from_env(|k| std::env::var(k).ok())?,
+        access_log: tikspin_host::access_log::Config {
+            enabled: args.access_log == "on",
+            console: !args.quiet,
+            max_bytes: args.access_log_max_kib << 10,
+            keep: args.access_log_keep,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
