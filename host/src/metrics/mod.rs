@@ -103,7 +103,9 @@ const SQL_OPERATIONS: [&str; 14] = [
 /// A Redis message that names a job (its id, digits only), not a `sweep` wake-up
 /// (components/worker).
 pub fn is_job_message(payload: &[u8]) -> bool {
+    // `<id>` or `<id> <traceparent>` (crates/spin-adapter/src/jobs.rs, `job_message`).
     let p = payload.trim_ascii();
+    let p = p.split(u8::is_ascii_whitespace).next().unwrap_or_default();
     !p.is_empty() && p.len() <= 20 && p.iter().all(u8::is_ascii_digit)
 }
 
