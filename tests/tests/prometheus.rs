@@ -13,7 +13,8 @@ use serde_json::Value;
 use tikspin_e2e::api::{enc, envelope, expect_ok, publish_form, query, register, unique_name};
 use tikspin_e2e::client::Client;
 use tikspin_e2e::fixtures::fixture_bytes;
-use tikspin_e2e::harness::{build_once, host_binary, HostConfig, TestHost};
+use tikspin_e2e::harness::{build_once, host_binary, manifest_for, HostConfig, TestHost};
+use tikspin_e2e::servers::{MariaDb, RedisServer, S3sFs};
 use tikspin_e2e::{free_port, wait_until, workspace_root};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -289,4 +290,104 @@ fn metrics_on_the_apps_own_address_are_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--metrics-listen") && err.contains("app's address"), "{err}");
+}
+
+/// The sum of the values of every sample line that starts with `prefix` (a name and the first
+/// labels, in the order the host writes them).
+fn sum_of(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// The production layout (MariaDB, Redis key-value store and job queue, S3): the Redis trigger,
+/// the cover job the worker runs, MySQL statements and the S3 requests are counted.
+#[test]
+fn the_production_layout_counts_the_worker_mysql_and_s3() {
+    let redis = RedisServer::start().expect("redis-server");
+    let db = MariaDb::start().expect("mariadb");
+    let s3 = S3sFs::start().unwrap_or_else(|e| panic!("{e:#}"));
+    let config_dir = tempfile::tempdir().unwrap();
+    let variables: Vec<(String, String)> = [
+        ("seed_welcome_video", "false".to_string()),
+        ("database_url", db.url()),
+        ("database_host", format!("mysql://127.0.0.1:{}", db.port)),
+        ("redis_address", redis.url()),
+        ("s3_endpoint", s3.url()),
+        ("s3_bucket", s3.bucket.clone()),
+        ("s3_access_key", s3.access_key.clone()),
+        ("s3_secret_key", s3.secret_key.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let metrics_port = free_port();
+    let host = TestHost::start(HostConfig {
+        manifest: manifest_for(&variables),
+        runtime_config: Some(redis.kv_runtime_config(config_dir.path())),
+        variables,
+        extra_args: vec![
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ],
+        ..Default::default()
+    });
+    let c = &host.client;
+    let m = Client::new(&format!("http://127.0.0.1:{metrics_port}"));
+    let user = register(c, "promprod");
+    let (ct, body) = publish_form(
+        "----TikSpinPromProdBoundary",
+        &user.token,
+        "metrics in production",
+        "clip.mp4",
+        &fixture_bytes("portrait-3s.mp4"),
+    );
+    expect_ok(&envelope(c.post("/douyin/publish/action/", &ct, &body)));
+
+    let mut text = String::new();
+    let ran = wait_until(Duration::from_secs(30), || {
+        text = m.get("/metrics").text();
+        sum_of(&text, "tikspin_cover_job_duration_seconds_count{outcome=\"ok\"}") == 1.0
+    });
+    assert!(ran, "the worker's cover job was not counted:\n{text}\n{}", host.log());
+    assert!(
+        sum_of(&text, "spin_request_count_total{app_id=\"tikspin\",component_id=\"worker\",trigger_type=\"redis\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sum_of(&text, "tikspin_redis_messages_total{component_id=\"worker\",outcome=\"ok\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sum_of(&text, "tikspin_component_execution_duration_seconds_count{component_id=\"worker\",trigger_type=\"redis\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sum_of(&text, "tikspin_sql_statement_duration_seconds_count{component_id=\"user\",db_system=\"mysql\",db_operation=\"INSERT\",outcome=\"ok\"}") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sum_of(&text, "tikspin_sql_statement_duration_seconds_count{component_id=\"user\",db_system=\"sqlite\""), 0.0);
+    assert!(
+        sum_of(&text, "tikspin_kv_operation_duration_seconds_count{component_id=\"video\",store=\"default\",") >= 1.0,
+        "{text}"
+    );
+    // The upload went to S3 (answered 200), and the worker read it back (a range, 206) and
+    // stored the cover.
+    assert!(
+        sum_of(&text, "tikspin_outbound_http_request_duration_seconds_count{component_id=\"video\",server_address=\"127.0.0.1\",http_response_status_code=\"200\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sum_of(&text, "tikspin_outbound_http_request_duration_seconds_count{component_id=\"worker\",server_address=\"127.0.0.1\",") >= 2.0,
+        "{text}"
+    );
+    // MySQL's `START TRANSACTION` is an operation of its own, not OTHER.
+    assert!(
+        sum_of(&text, "tikspin_sql_statement_duration_seconds_count{component_id=\"video\",db_system=\"mysql\",db_operation=\"START\",outcome=\"ok\"}") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sum_of(&text, "tikspin_uploads_total{outcome=\"ok\"}"), 1.0);
+    // The jobs live in MySQL here: the SQLite backlog collector reports nothing rather than 0.
+    assert!(!text.contains("tikspin_jobs{"), "{text}");
 }

@@ -88,11 +88,12 @@ async fn answer<B>(metrics: &Arc<Metrics>, req: &http::Request<B>) -> Response<F
 }
 
 /// `SELECT state, COUNT(*) FROM jobs GROUP BY state` on a read-only connection that waits at
-/// most 250 ms for a writer's lock. A database or table not created yet is an empty backlog.
-pub fn job_backlog(db: &Path) -> Result<Vec<(String, u64)>> {
+/// most 250 ms for a writer's lock. `None` when the database has no `jobs` table: not created
+/// yet, or the app keeps its jobs elsewhere (MySQL), where zeros would be a lie.
+pub fn job_backlog(db: &Path) -> Result<Option<Vec<(String, u64)>>> {
     let mut counts: Vec<(String, u64)> = JOB_STATES.iter().map(|s| (s.to_string(), 0)).collect();
     if !db.exists() {
-        return Ok(counts);
+        return Ok(None);
     }
     let conn = rusqlite::Connection::open_with_flags(
         db,
@@ -108,7 +109,7 @@ pub fn job_backlog(db: &Path) -> Result<Vec<(String, u64)>> {
         )
         .ok();
     if table.is_none() {
-        return Ok(counts);
+        return Ok(None);
     }
     let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -120,7 +121,7 @@ pub fn job_backlog(db: &Path) -> Result<Vec<(String, u64)>> {
             None => counts.push((state, n)),
         }
     }
-    Ok(counts)
+    Ok(Some(counts))
 }
 
 #[cfg(test)]
@@ -138,19 +139,21 @@ mod tests {
     }
 
     #[test]
-    fn the_backlog_counts_jobs_by_state_and_zero_without_a_table() {
+    fn the_backlog_counts_jobs_by_state_and_nothing_without_a_table() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db.sqlite");
-        assert_eq!(job_backlog(&db).unwrap()[0], ("pending".into(), 0));
+        assert_eq!(job_backlog(&db).unwrap(), None);
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch("CREATE TABLE other (x INTEGER)").unwrap();
-        assert!(job_backlog(&db).unwrap().iter().all(|(_, n)| *n == 0));
+        assert_eq!(job_backlog(&db).unwrap(), None);
+        conn.execute_batch("CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL)")
+            .unwrap();
+        assert!(job_backlog(&db).unwrap().unwrap().iter().all(|(_, n)| *n == 0));
         conn.execute_batch(
-            "CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL);
-             INSERT INTO jobs (state) VALUES ('pending'), ('pending'), ('dead'), ('done');",
+            "INSERT INTO jobs (state) VALUES ('pending'), ('pending'), ('dead'), ('done');",
         )
         .unwrap();
-        let got = job_backlog(&db).unwrap();
+        let got = job_backlog(&db).unwrap().unwrap();
         assert_eq!(
             got,
             vec![

@@ -95,9 +95,9 @@ const DB_SYSTEMS: [&str; 2] = ["sqlite", "mysql"];
 
 /// The statement's first keyword, from a fixed list; anything else is `OTHER`. Only the keyword
 /// is read: no statement text or parameter ever becomes a label.
-const SQL_OPERATIONS: [&str; 14] = [
-    "SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK", "CREATE", "ALTER",
-    "DROP", "PRAGMA", "WITH", "REPLACE", "OTHER",
+const SQL_OPERATIONS: [&str; 15] = [
+    "SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "START", "COMMIT", "ROLLBACK", "CREATE",
+    "ALTER", "DROP", "PRAGMA", "WITH", "REPLACE", "OTHER",
 ];
 
 /// A Redis message that names a job (its id, digits only), not a `sweep` wake-up
@@ -584,7 +584,8 @@ impl Metrics {
 
         if let Some(db) = &self.jobs_database {
             match listener::job_backlog(db) {
-                Ok(states) => {
+                Ok(None) => {}
+                Ok(Some(states)) => {
                     w.family(&JOBS);
                     for (state, n) in states {
                         w.value(&[("state", &state)], n as f64);
@@ -671,6 +672,7 @@ mod tests {
         assert_eq!(op("  insert into t values (1)"), "INSERT");
         assert_eq!(op("\nUPDATE jobs SET state = 'done'"), "UPDATE");
         assert_eq!(op("BEGIN IMMEDIATE"), "BEGIN");
+        assert_eq!(op("START TRANSACTION"), "START");
         assert_eq!(op("with x as (select 1) select * from x"), "WITH");
         assert_eq!(op("VACUUM"), "OTHER");
         assert_eq!(op(""), "OTHER");
