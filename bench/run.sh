@@ -8,7 +8,8 @@
 #                              # each profile, each as % of that profile's hello, side by side
 #                              # with real Spin 4.0.2's figures; then the start-up time
 #   bash bench/run.sh limits   # favorite-action and comment-list-50 with the abuse limits off
-#                              # and on (every request checked, none refused), each profile
+#                              # and on (every request checked, none refused), each profile;
+#                              # BENCH_LIMITS_KV=redis puts the key-value store on a local Redis
 #   bash bench/run.sh gzip     # feed-anon-30 and friend-list-100 without and with
 #                              # Accept-Encoding: gzip: bytes on the wire and req/s, each profile
 #   bash bench/run.sh metrics  # user-profile and feed-anon-30 with metrics off and with
@@ -275,7 +276,7 @@ app_run() {
 
 LIMITS_OFF="--variable limits_enabled=false"
 # Limits on, every bucket too large to run dry in a run: each request pays the full check
-# (variables, compare-and-swap, read-back) and none is refused.
+# (variables, a read and an increment per bucket) and none is refused.
 LIMITS_HUGE=""
 for a in register login publish favorite comment follow message read; do
     LIMITS_HUGE+=" --variable limit_${a}_per_minute=1000000000 --variable limit_${a}_burst=1000000000"
@@ -284,19 +285,31 @@ done
 # `bash bench/run.sh limits`: the cost of the abuse limits on a write (favorite-action) and a
 # read (comment-list-50), embedded store, off then on, each profile on its own seeded copy.
 limits_run() {
-    local seed="$WORK/app-seed" p mode
+    local seed="$WORK/app-seed" p mode kv=()
     start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
     seed_app "$SERVER_URL"
     stop_server "$SERVER_PID"
+    if [[ "${BENCH_LIMITS_KV:-sqlite}" == redis ]]; then
+        # The buckets (and the app's other key-value data) on a local Redis, as in production.
+        command -v redis-server >/dev/null || { log "redis-server is not installed"; exit 1; }
+        local port
+        port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+        redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+        PIDS+=("$!")
+        for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+        printf '[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$port" >"$WORK/redis-kv.toml"
+        kv=(--runtime-config-file "$WORK/redis-kv.toml")
+        log "key-value store: Redis on 127.0.0.1:$port (pid $!)"
+    fi
     for p in $PROFILES; do
         hello_run "$p"
         for mode in off on; do
             rm -rf "$WORK/limits-$p-$mode"
             cp -a "$seed" "$WORK/limits-$p-$mode"
             if [[ "$mode" == off ]]; then
-                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
+                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF "${kv[@]+"${kv[@]}"}"
             else
-                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" --variable limits_enabled=true $LIMITS_HUGE
+                start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" --variable limits_enabled=true $LIMITS_HUGE "${kv[@]+"${kv[@]}"}"
             fi
             PROFILE="$p"
             check "$SERVER_URL/douyin/comment/list/?video_id=$VIDEO" &&
