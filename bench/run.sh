@@ -10,6 +10,8 @@
 #   bash bench/run.sh limits   # favorite-action and comment-list-50 with the abuse limits off
 #                              # and on (every request checked, none refused), each profile;
 #                              # BENCH_LIMITS_KV=redis puts the key-value store on a local Redis
+#   bash bench/run.sh growth   # the growth run (issue 20): the hot endpoints on a small and a
+#                              # large seeded data set (bench/seed), and the ratio; see growth_run
 #   bash bench/run.sh gzip     # feed-anon-30 and friend-list-100 without and with
 #                              # Accept-Encoding: gzip: bytes on the wire and req/s, each profile
 #   bash bench/run.sh metrics  # user-profile and feed-anon-30 with metrics off and with
@@ -557,6 +559,101 @@ register_script() {
     echo "$f"
 }
 
+# `bash bench/run.sh growth`: issue 20's growth run. The same endpoints on a small data set and
+# on a large one (both from `bench/seed`, SQLite, spin profile unless BENCH_PROFILES says one
+# other), then per endpoint req/s and p50/p99 at each scale and the ratio (target ≤ 1.5×).
+# BENCH_GROWTH_SMALL=1000 and BENCH_GROWTH_LARGE=1 are `bench/seed --divide` values: 1000 is
+# 100 users and 1k videos, 1 the full 100k users and 1M videos (a 5-minute seed here).
+growth_run() {
+    local p="${PROFILES%% *}" scale
+    cargo build --release --quiet --bin seed >&2 || log "WARNING: seed build failed; using the existing one"
+    for scale in small large; do
+        local divide state="$WORK/growth-$scale"
+        if [[ "$scale" == small ]]; then divide="${BENCH_GROWTH_SMALL:-1000}"; else divide="${BENCH_GROWTH_LARGE:-1}"; fi
+        mkdir -p "$state"
+        log "seeding the $scale data set (bench/seed --divide $divide)"
+        local t0=$SECONDS
+        "$TARGET_DIR/release/seed" --sqlite "$state/sqlite_db.db" --divide "$divide" >&2
+        log "seeded in $((SECONDS - t0)) s"
+        growth_subjects "$state/sqlite_db.db"
+        start_host "growth-$scale" "$ROOT/spin.toml" "$state" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF \
+            --variable seed_welcome_video=false
+        growth_targets "$SERVER_URL" "$scale"
+        stop_server "$SERVER_PID"
+    done
+    print_growth
+}
+
+# growth_subjects DB: the ids each growth target reads, picked from the seeded rows (the
+# biggest of each kind, so the large scale is the worst case).
+growth_subjects() {
+    eval "$(python3 - "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+one = lambda q: db.execute(q).fetchone()
+big = one("SELECT id FROM users ORDER BY follower_count DESC, id LIMIT 1")[0]
+prolific = one("SELECT id FROM users ORDER BY work_count DESC, id LIMIT 1")[0]
+liker = one("SELECT id FROM users ORDER BY favorite_count DESC, id LIMIT 1")[0]
+video = one("SELECT id FROM videos ORDER BY comment_count DESC, id LIMIT 1")[0]
+friendly = one("SELECT follower_id FROM follows WHERE friend_since IS NOT NULL GROUP BY follower_id ORDER BY COUNT(*) DESC, follower_id LIMIT 1")[0]
+lo, hi = one("SELECT user_lo, user_hi FROM messages GROUP BY user_lo, user_hi ORDER BY COUNT(*) DESC LIMIT 1")
+n = one("SELECT COUNT(*) FROM videos")[0]
+deep = one(f"SELECT created_at FROM videos ORDER BY created_at LIMIT 1 OFFSET {n // 2}")[0]
+deep_ms = deep * 1000 if deep < 10**11 else deep
+print(f"G_BIG={big} G_PROLIFIC={prolific} G_LIKER={liker} G_VIDEO={video} G_FRIENDLY={friendly} G_LO={lo} G_HI={hi} G_DEEP_MS={deep_ms}")
+PY
+)"
+    log "growth subjects: most followed $G_BIG, most works $G_PROLIFIC, most likes given $G_LIKER, most commented video $G_VIDEO, most friends $G_FRIENDLY, busiest chat $G_LO-$G_HI, feed page at $G_DEEP_MS"
+}
+
+# seed_token BASE USER_ID: a token of a seeded user (`seed_<id>`, tests/src/seed).
+seed_token() {
+    curl -fsS -X POST "$1/douyin/user/login/?username=seed_$2&password=seed-password" | json_field '["token"]'
+}
+
+growth_targets() {
+    local B="$1" scale="$2" t_big t_lo t_friendly now_ms
+    PROFILE="$scale"
+    t_big="$(seed_token "$B" "$G_BIG")"
+    t_lo="$(seed_token "$B" "$G_LO")"
+    t_friendly="$(seed_token "$B" "$G_FRIENDLY")"
+    now_ms="$(($(date +%s) * 1000 + 60000))"
+    growth_url feed-anon "$B/douyin/feed/"
+    growth_url feed-login "$B/douyin/feed/?token=$t_big"
+    growth_url feed-deep "$B/douyin/feed/?latest_time=$G_DEEP_MS"
+    growth_url user-profile-big "$B/douyin/user/?user_id=$G_BIG&token=$t_big"
+    growth_url publish-list-prolific "$B/douyin/publish/list/?user_id=$G_PROLIFIC&token=$t_big"
+    growth_url favorite-list "$B/douyin/favorite/list/?user_id=$G_LIKER&token=$t_big"
+    growth_url comment-list-top "$B/douyin/comment/list/?video_id=$G_VIDEO&token=$t_big"
+    growth_url follow-list-big "$B/douyin/relation/follow/list/?user_id=$G_BIG&token=$t_big"
+    growth_url follower-list-big "$B/douyin/relation/follower/list/?user_id=$G_BIG&token=$t_big"
+    growth_url friend-list "$B/douyin/relation/friend/list/?user_id=$G_FRIENDLY&token=$t_friendly"
+    growth_url chat-history "$B/douyin/message/chat/?token=$t_lo&to_user_id=$G_HI&pre_msg_time=0"
+    growth_url chat-poll-empty "$B/douyin/message/chat/?token=$t_lo&to_user_id=$G_HI&pre_msg_time=$now_ms"
+}
+
+growth_url() {
+    check "$2" && bench_url "$1" "$2"
+}
+
+print_growth() {
+    echo
+    printf '%-22s | %9s %8s %8s | %9s %8s %8s | %7s %7s\n' target "small r/s" "p50 ms" "p99 ms" "large r/s" "p50 ms" "p99 ms" "r/s ×" "p99 ×"
+    local row name small large
+    for row in "${RESULTS[@]}"; do
+        [[ "$row" == small/* ]] || continue
+        name="${row%%|*}"; name="${name#small/}"
+        small="$row"
+        large="$(printf '%s\n' "${RESULTS[@]}" | grep "^large/$name|" | head -n1)"
+        IFS='|' read -r _ s_rps s_p50 s_p99 _ _ <<<"$small"
+        IFS='|' read -r _ l_rps l_p50 l_p99 _ _ <<<"${large:-x|0|0|0|0|0}"
+        printf '%-22s | %9s %8s %8s | %9s %8s %8s | %7s %7s\n' "$name" "$s_rps" "$s_p50" "$s_p99" "$l_rps" "$l_p50" "$l_p99" \
+            "$(awk -v a="$s_rps" -v b="$l_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+            "$(awk -v a="$s_p99" -v b="$l_p99" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')"
+    done
+    echo "r/s ×: small req/s over large (target ≤ 1.5); p99 ×: large p99 over small. ${SECONDS_PER_RUN}s per target, $CONNS connections."
+}
+
 # ---------------------------------------------------------------------------------------------
 build
 [[ -x "$HOST_BIN" && -x "$NATIVE_BIN" && -f "$HELLO_WASM" ]] || { log "missing build artifacts"; exit 1; }
@@ -574,7 +671,8 @@ case "$MODE" in
     gzip) gzip_run ;;
     metrics) metrics_run ;;
     telemetry) telemetry_run ;;
-    *) log "unknown mode $MODE (hello | app | limits | gzip | telemetry | metrics)"; exit 2 ;;
+    growth) growth_run; exit 0 ;;
+    *) log "unknown mode $MODE (hello | app | limits | gzip | telemetry | metrics | growth)"; exit 2 ;;
 esac
 startup_run
 
