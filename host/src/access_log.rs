@@ -289,16 +289,43 @@ fn write_lines(
 ) {
     let mut reported = 0;
     let stdout = std::io::stdout();
-    while let Ok(entry) = receiver.recv() {
-        let Ok(mut line) = serde_json::to_vec(&entry) else {
-            continue;
-        };
-        line.push(b'\n');
-        if let Err(e) = file.write(&line) {
+    let mut console_lines = Vec::new();
+    // The writer wakes on a timer and takes whatever lines are waiting, with one write (and one
+    // console write) for them all: blocking on the channel instead woke this thread for every
+    // request, a context switch on the cores the requests run on (~10% of a trivial
+    // component's throughput, measured).
+    let mut open = true;
+    while open {
+        std::thread::sleep(WAKE_EVERY);
+        let mut batch = Vec::new();
+        loop {
+            match receiver.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        for entry in batch {
+            let Ok(mut line) = serde_json::to_vec(&entry) else {
+                continue;
+            };
+            line.push(b'\n');
+            if let Err(e) = file.write(&line) {
+                eprintln!("warning: access log: {e}");
+            }
+            if console {
+                console_lines.extend_from_slice(&line);
+            }
+        }
+        if let Err(e) = file.flush() {
             eprintln!("warning: access log: {e}");
         }
-        if console {
-            let _ = stdout.lock().write_all(&line);
+        if !console_lines.is_empty() {
+            let _ = stdout.lock().write_all(&console_lines);
+            console_lines.clear();
         }
         let now = dropped.load(Ordering::Relaxed);
         if now != reported {
@@ -311,11 +338,16 @@ fn write_lines(
     }
 }
 
+/// How often the writer takes the waiting lines (the delay before a line reaches the log).
+const WAKE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// `access.log`, renamed to `access.log.1` (and older ones shifted, the oldest beyond `keep`
 /// deleted) when the next line would take it past `max_bytes`.
 struct RotatingFile {
     path: PathBuf,
     file: File,
+    /// Lines not yet written: [`RotatingFile::flush`] writes them in one call.
+    pending: Vec<u8>,
     size: u64,
     max_bytes: u64,
     keep: usize,
@@ -328,6 +360,7 @@ impl RotatingFile {
         Ok(RotatingFile {
             path,
             file,
+            pending: Vec::new(),
             size,
             max_bytes,
             keep,
@@ -337,11 +370,18 @@ impl RotatingFile {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
         // A line longer than the limit still goes in a file of its own.
         if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
+            self.flush()?;
             self.rotate()?;
         }
-        self.file.write_all(line)?;
+        self.pending.extend_from_slice(line);
         self.size += line.len() as u64;
         Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.file.write_all(&self.pending);
+        self.pending.clear();
+        result
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
@@ -431,6 +471,7 @@ mod tests {
         for line in ["aaaaaa\n", "bbbbbb\n", "cccccc\n", "dddddd\n"] {
             f.write(line.as_bytes()).unwrap();
         }
+        f.flush().unwrap();
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
         assert_eq!(read("access.log"), "dddddd\n");
         assert_eq!(read("access.log.1"), "cccccc\n");
