@@ -204,21 +204,21 @@ fn publish_clip(c: &Client, author: &User) -> i64 {
     let clip = fixture_bytes("landscape-2s-noaudio.mp4");
     let (ct, body) = publish_form("tikspin-viral", &author.token, "the viral one", "v.mp4", &clip);
     expect_ok(&envelope(c.post("/douyin/publish/action/", &ct, &body)));
-    let list = envelope(c.get(&format!(
-        "/douyin/publish/list/?{}",
-        query(&[("token", &author.token), ("user_id", &author.id.to_string())])
-    )));
+    let list = publish_list(c, author);
     expect_ok(&list)["video_list"][0]["id"].as_i64().expect("the published video")
 }
 
 fn video_count(c: &Client, author: &User, video_id: i64) -> Option<i64> {
-    let list = envelope(c.get(&format!(
-        "/douyin/publish/list/?{}",
-        query(&[("token", &author.token), ("user_id", &author.id.to_string())])
-    )));
-    list["video_list"]
+    publish_list(c, author)["video_list"]
         .as_array()?
         .iter()
         .find(|v| v["id"] == video_id)?["favorite_count"]
         .as_i64()
+}
+
+fn publish_list(c: &Client, author: &User) -> serde_json::Value {
+    envelope(c.get(&format!(
+        "/douyin/publish/list/?{}",
+        query(&[("token", &author.token), ("user_id", &author.id.to_string())])
+    )))
 }
