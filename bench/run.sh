@@ -261,13 +261,24 @@ print_table() {
 # on each profile in turn, each profile on its own copy of the seeded state (same data, and no
 # other process holding the files open while it is measured), right after that profile's hello.
 # ---------------------------------------------------------------------------------------------
-app_run() {
-    local seed="$WORK/app-seed" p
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
+# seed_state: the app's benchmark data (seed_app) in $WORK/app-seed, made once per run by a host
+# that is stopped afterwards; seeded_copy DIR: a fresh copy of it for one host to serve.
+seed_state() {
+    start_host app-seed "$ROOT/spin.toml" "$WORK/app-seed" --variable jwt_secret=bench-secret $LIMITS_OFF
     seed_app "$SERVER_URL"
     stop_server "$SERVER_PID"
+}
+
+seeded_copy() {
+    rm -rf "$1"
+    cp -a "$WORK/app-seed" "$1"
+}
+
+app_run() {
+    local p
+    seed_state
     for p in $PROFILES; do
-        cp -a "$seed" "$WORK/app-$p"
+        seeded_copy "$WORK/app-$p"
         hello_run "$p"
         start_host "app-$p" "$ROOT/spin.toml" "$WORK/app-$p" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
         PROFILE="$p"
@@ -287,10 +298,8 @@ done
 # `bash bench/run.sh limits`: the cost of the abuse limits on a write (favorite-action) and a
 # read (comment-list-50), embedded store, off then on, each profile on its own seeded copy.
 limits_run() {
-    local seed="$WORK/app-seed" p mode kv=()
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
-    seed_app "$SERVER_URL"
-    stop_server "$SERVER_PID"
+    local p mode kv=()
+    seed_state
     if [[ "${BENCH_LIMITS_KV:-sqlite}" == redis ]]; then
         # The buckets (and the app's other key-value data) on a local Redis, as in production.
         command -v redis-server >/dev/null || { log "redis-server is not installed"; exit 1; }
@@ -306,8 +315,7 @@ limits_run() {
     for p in $PROFILES; do
         hello_run "$p"
         for mode in off on; do
-            rm -rf "$WORK/limits-$p-$mode"
-            cp -a "$seed" "$WORK/limits-$p-$mode"
+            seeded_copy "$WORK/limits-$p-$mode"
             if [[ "$mode" == off ]]; then
                 start_host "limits-$p-$mode" "$ROOT/spin.toml" "$WORK/limits-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF "${kv[@]+"${kv[@]}"}"
             else
@@ -326,15 +334,12 @@ limits_run() {
 # (no --metrics-listen: one Option check per recording point) and on, with /metrics scraped every
 # second as Prometheus would, each profile on its own seeded copy.
 metrics_run() {
-    local seed="$WORK/app-seed" p mode scrape_url scraper
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
-    seed_app "$SERVER_URL"
-    stop_server "$SERVER_PID"
+    local p mode scrape_url scraper
+    seed_state
     for p in $PROFILES; do
         hello_run "$p"
         for mode in off on; do
-            rm -rf "$WORK/metrics-$p-$mode"
-            cp -a "$seed" "$WORK/metrics-$p-$mode"
+            seeded_copy "$WORK/metrics-$p-$mode"
             scraper=""
             if [[ "$mode" == off ]]; then
                 start_host "metrics-$p-$mode" "$ROOT/spin.toml" "$WORK/metrics-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
@@ -360,14 +365,12 @@ metrics_run() {
 # `Accept-Encoding: gzip` (encoding.rs): bytes on the wire (the response body as sent) and
 # req/s, each profile on its own seeded copy.
 gzip_run() {
-    local seed="$WORK/app-seed" p t name url
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret ${LIMITS_OFF-}
-    seed_app "$SERVER_URL"
-    stop_server "$SERVER_PID"
+    local p t name url
+    seed_state
     local gz="$WORK/gzip.lua"
     printf 'wrk.headers["Accept-Encoding"] = "gzip"\n' >"$gz"
     for p in $PROFILES; do
-        cp -a "$seed" "$WORK/gzip-$p"
+        seeded_copy "$WORK/gzip-$p"
         hello_run "$p"
         start_host "gzip-$p" "$ROOT/spin.toml" "$WORK/gzip-$p" --variable jwt_secret=bench-secret --profile "$p" ${LIMITS_OFF-}
         PROFILE="$p"
@@ -388,18 +391,15 @@ gzip_run() {
 # host/src/telemetry) and on, exporting every span over OTLP http/protobuf to a local sink that
 # decodes nothing but the span count; each profile on its own seeded copy.
 telemetry_run() {
-    local seed="$WORK/app-seed" p mode sink_url sink_pid
+    local p mode sink_url sink_pid
     [[ -x "$SINK_BIN" ]] || { log "missing $SINK_BIN (cargo build --release --bin otlp-sink)"; exit 1; }
-    start_host app-seed "$ROOT/spin.toml" "$seed" --variable jwt_secret=bench-secret $LIMITS_OFF
-    seed_app "$SERVER_URL"
-    stop_server "$SERVER_PID"
+    seed_state
     start_server otlp-sink "$SINK_BIN"
     sink_url="$SERVER_URL" sink_pid="$SERVER_PID"
     for p in $PROFILES; do
         hello_run "$p"
         for mode in off traces; do
-            rm -rf "$WORK/telemetry-$p-$mode"
-            cp -a "$seed" "$WORK/telemetry-$p-$mode"
+            seeded_copy "$WORK/telemetry-$p-$mode"
             if [[ "$mode" == off ]]; then
                 start_host "telemetry-$p-$mode" "$ROOT/spin.toml" "$WORK/telemetry-$p-$mode" --variable jwt_secret=bench-secret --profile "$p" $LIMITS_OFF
             else
